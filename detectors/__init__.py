@@ -1,0 +1,1 @@
+"""Detection: the Presidio engine and our own recognisers."""
