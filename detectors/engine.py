@@ -19,6 +19,7 @@ from presidio_analyzer.nlp_engine import SpacyNlpEngine
 from presidio_analyzer.predefined_recognizers import SpacyRecognizer
 
 from detectors import registry
+from detectors.config import DetectorConfig
 from detectors.masking import mask
 from gateway.model import Finding, Segment
 
@@ -36,14 +37,14 @@ def ner_available() -> bool:
     return importlib.util.find_spec(NER_MODEL_PACKAGE) is not None
 
 
-def build_analyzer(ner: bool) -> AnalyzerEngine:
+def build_analyzer(config: DetectorConfig) -> AnalyzerEngine:
     """An AnalyzerEngine with our registry; spaCy NER only when asked and installed."""
-    use_ner = ner and ner_available()
+    use_ner = config.ner and ner_available()
     nlp = spacy.load(NER_MODEL_PACKAGE) if use_ner else spacy.blank("en")
     engine = SpacyNlpEngine(models=[{"lang_code": "en", "model_name": NER_MODEL_PACKAGE}])
     engine.nlp = {"en": nlp}  # pre-loaded: SpacyNlpEngine.load() would try to download
     reg = RecognizerRegistry(supported_languages=["en"])
-    for recognizer in registry.pattern_recognizers():
+    for recognizer in registry.pattern_recognizers(config):
         reg.add_recognizer(recognizer)
     if use_ner:
         reg.add_recognizer(SpacyRecognizer(supported_entities=sorted(registry.NER_ENTITIES)))

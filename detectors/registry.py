@@ -19,7 +19,9 @@ from presidio_analyzer.predefined_recognizers import (
     PhoneRecognizer,
 )
 
+from detectors.config import DetectorConfig
 from detectors.email import OfflineEmailRecognizer
+from gateway.model import Finding
 
 PHONE_REGIONS = ("AU", "NZ", "GB", "US")
 
@@ -42,7 +44,7 @@ NER_ENTITIES = frozenset({"PERSON", "LOCATION", "NRP", "DATE_TIME", "ORGANIZATIO
 PIPELINE_ENTITIES = frozenset({"ENCRYPTED", "UNSCANNABLE", "FILE_TYPE_MISMATCH"})
 
 
-def pattern_recognizers() -> list[EntityRecognizer]:
+def pattern_recognizers(config: DetectorConfig) -> list[EntityRecognizer]:
     """Every recogniser that needs no NLP model."""
     return [
         AuTfnRecognizer(),
@@ -60,3 +62,12 @@ def pattern_recognizers() -> list[EntityRecognizer]:
 def all_entities() -> frozenset[str]:
     """Every entity type a policy may name."""
     return PATTERN_ENTITIES | NER_ENTITIES | PIPELINE_ENTITIES
+
+
+def postprocess(findings: list[Finding]) -> list[Finding]:
+    """Findings about the message as a whole, derived from the per-segment ones.
+
+    Runs once per message after every segment is analysed (e.g. a marking in an
+    attachment that is higher than the marking in the header).
+    """
+    return findings

@@ -1,0 +1,17 @@
+"""What the detectors need from the settings file, in one small picklable object."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    """Detector options; each worker process builds its engine from one of these."""
+
+    ner: bool = False  # spaCy NER (PERSON, LOCATION, …) when the policy needs it
+    min_score: float = 0.3
+    recognizers_dir: Path | None = None  # agency-defined YAML recognisers
+    edm_index: Path | None = None  # exact-data-match index built by `dlp-gateway edm build`
+    fingerprint_db: Path | None = None  # registered documents, `dlp-gateway fingerprint add`
