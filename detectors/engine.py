@@ -8,10 +8,13 @@ the chance to download a model.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import importlib.util
 import logging
+import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import spacy
 from presidio_analyzer import AnalyzerEngine, RecognizerRegistry, RecognizerResult
@@ -58,6 +61,9 @@ class Detector:
 
     analyzer: AnalyzerEngine
     min_score: float = 0.3
+    # Keys ``Finding.value_key`` so distinct values can be counted; it never
+    # leaves this process, so the keyed hashes cannot be reversed elsewhere.
+    value_key: bytes = field(default_factory=lambda: os.urandom(16))
 
     def analyze(self, segments: Iterable[Segment], entities: list[str] | None = None) -> list[Finding]:
         findings: list[Finding] = []
@@ -72,9 +78,15 @@ class Detector:
                         excerpt=mask(value, result.entity_type),
                         start=result.start,
                         end=result.end,
+                        attributes=_attributes(result),
+                        value_key=self._key(value),
                     )
                 )
         return findings
+
+    def _key(self, value: str) -> str:
+        canonical = "".join(ch for ch in value if ch.isalnum()).lower()
+        return hmac.new(self.value_key, canonical.encode(), hashlib.sha256).hexdigest()[:16]
 
     def _analyze_text(self, text: str, entities: list[str] | None) -> list[RecognizerResult]:
         seen: dict[tuple[str, int, int], RecognizerResult] = {}
@@ -88,6 +100,13 @@ class Detector:
                 if key not in seen or seen[key].score < result.score:
                     seen[key] = result
         return sorted(seen.values(), key=lambda r: (r.start, r.entity_type))
+
+
+def _attributes(result: RecognizerResult) -> dict[str, str]:
+    """Attributes a recogniser attached (e.g. a marking's level), as strings."""
+    meta = result.recognition_metadata or {}
+    attrs = meta.get("attributes", {})
+    return {str(k): str(v) for k, v in attrs.items()} if isinstance(attrs, dict) else {}
 
 
 def _chunks(text: str) -> Iterator[tuple[int, str]]:

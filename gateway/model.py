@@ -47,6 +47,9 @@ class Finding:
     start: int = 0
     end: int = 0
     attributes: dict[str, str] = field(default_factory=dict)
+    # Keyed hash of the value, to count distinct values within one scan; the key
+    # lives only in the scanning process, so this is never stored or shown.
+    value_key: str = field(default="", compare=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {

@@ -1,0 +1,90 @@
+"""Assemble and run the gateway: store, scanner pool, policy, SMTP listener."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from pathlib import Path
+
+from detectors.registry import all_entities
+from gateway.pipeline import Pipeline
+from gateway.policy import load_policy
+from gateway.relay import NextHop
+from gateway.settings import Settings, parse_hostport
+from gateway.smtp import Handler, server_factory, tls_context
+from gateway.store import Store
+from gateway.workers import ScannerPool
+
+log = logging.getLogger(__name__)
+
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+
+
+def resolve_policy_path(configured: str) -> Path:
+    """The policy file: as configured, else the shipped copy beside the package."""
+    path = Path(configured)
+    if path.exists() or path.is_absolute():
+        return path
+    shipped = PACKAGE_ROOT / configured
+    return shipped if shipped.exists() else path
+
+
+def next_hop(settings: Settings) -> NextHop:
+    return NextHop(settings.next_hop.url, settings.next_hop.timeout_s, settings.next_hop.helo)
+
+
+class Gateway:
+    """One gateway process: everything `dlp-gateway run` starts."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.policy_path = resolve_policy_path(settings.policy)
+        policy = load_policy(self.policy_path, all_entities())  # refuse to start on a bad policy
+        self.store = Store(settings.store_url)
+        self.pool = ScannerPool(
+            settings.detector_config(), settings.limits, settings.scan.workers, settings.scan.timeout_s
+        )
+        self.pipeline = Pipeline(self.pool, policy, self.store, settings.internal_domains)
+        self.hop = next_hop(settings)
+        self.handler = Handler(settings.smtp, self.hop, self.pipeline)
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        """Migrate the store, start the workers, then start listening."""
+        await asyncio.to_thread(self.store.migrate)
+        await self.pool.start()
+        host, port = parse_hostport(self.settings.smtp.listen, "smtp.listen")
+        loop = asyncio.get_running_loop()
+        factory = server_factory(self.handler, self.settings.smtp, tls_context(self.settings.smtp))
+        self._server = await loop.create_server(factory, host=host, port=port)
+        log.info("SMTP listening on %s:%d, next hop %s", host, port, self.settings.next_hop.url)
+
+    @property
+    def smtp_port(self) -> int:
+        assert self._server is not None
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        self.pool.close()
+        self.store.close()
+
+    def reload_policy(self) -> None:
+        self.pipeline.reload_policy(self.policy_path)
+
+
+async def run_forever(settings: Settings) -> None:
+    """Run until SIGINT/SIGTERM; SIGHUP reloads the policy."""
+    gateway = Gateway(settings)
+    await gateway.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, gateway.reload_policy)
+    print(f"dlp-gateway ready: SMTP {settings.smtp.listen} → {settings.next_hop.url}", flush=True)
+    await stop.wait()
+    await gateway.stop()

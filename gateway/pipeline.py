@@ -1,0 +1,74 @@
+"""The pipeline: scan a message (in the worker pool) and decide what to do with it.
+
+Holds the pieces the SMTP side needs for every message: the scanner pool, the
+current policy and the store.  The policy can be swapped while running
+(hot reload); each message is decided by the policy current when it arrived.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from detectors.registry import all_entities
+from gateway.model import Decision, Envelope, ScanResult
+from gateway.policy import Policy, PolicyError, decide, load_policy
+from gateway.store import Store
+
+log = logging.getLogger("dlp_gateway.messages")
+
+
+class Scans(Protocol):
+    async def scan(self, raw: bytes) -> ScanResult: ...
+
+
+class OutcomeLike(Protocol):
+    ident: str
+    delivered: list[str]
+    held: list[str]
+
+
+@dataclass
+class Pipeline:
+    scanner: Scans
+    policy: Policy
+    store: Store
+    internal_domains: tuple[str, ...]
+
+    async def evaluate(self, raw: bytes, envelope: Envelope) -> tuple[ScanResult, Decision]:
+        """Scan off the event loop, then decide with the current policy."""
+        scan = await self.scanner.scan(raw)
+        return scan, decide(self.policy, scan, envelope, self.internal_domains)
+
+    def reload_policy(self, path: Path) -> bool:
+        """Load a new policy; on any error keep the running one and log why."""
+        try:
+            self.policy = load_policy(path, all_entities())
+        except PolicyError as exc:
+            log.error("policy reload refused, keeping the running policy: %s", exc)
+            return False
+        log.info("policy reloaded from %s (%d rules)", path, len(self.policy.rules))
+        return True
+
+    def log_outcome(
+        self, envelope: Envelope, scan: ScanResult, decision: Decision, outcome: OutcomeLike, seconds: float
+    ) -> None:
+        """One structured line per message: ids, decision, rules, entity counts; never values."""
+        record = {
+            "id": outcome.ident,
+            "decision": decision.action.label,
+            "rules": decision.rule_names,
+            "entities": dict(Counter(f.entity_type for f in scan.findings)),
+            "recipients": len(envelope.recipients),
+            "delivered": len(outcome.delivered),
+            "held": len(outcome.held),
+            "size": scan.size,
+            "scan_ms": round(scan.duration_ms, 1),
+            "total_ms": round(seconds * 1000, 1),
+            "defects": len(scan.defects),
+        }
+        log.info(json.dumps(record, sort_keys=True))
