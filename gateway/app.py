@@ -7,6 +7,8 @@ import logging
 import signal
 from pathlib import Path
 
+import uvicorn
+
 from detectors.registry import all_entities
 from gateway.pipeline import Pipeline
 from gateway.policy import load_policy
@@ -14,6 +16,7 @@ from gateway.relay import NextHop
 from gateway.settings import Settings, parse_hostport
 from gateway.smtp import Handler, server_factory, tls_context
 from gateway.store import Store
+from gateway.web import WebContext, build_app
 from gateway.workers import ScannerPool
 
 log = logging.getLogger(__name__)
@@ -49,6 +52,8 @@ class Gateway:
         self.hop = next_hop(settings)
         self.handler = Handler(settings.smtp, self.hop, self.pipeline)
         self._server: asyncio.Server | None = None
+        self._web: uvicorn.Server | None = None
+        self._web_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Migrate the store, start the workers, then start listening."""
@@ -59,6 +64,18 @@ class Gateway:
         factory = server_factory(self.handler, self.settings.smtp, tls_context(self.settings.smtp))
         self._server = await loop.create_server(factory, host=host, port=port)
         log.info("SMTP listening on %s:%d, next hop %s", host, port, self.settings.next_hop.url)
+        if self.settings.console.enabled:
+            await self._start_web()
+
+    async def _start_web(self) -> None:
+        host, port = parse_hostport(self.settings.console.listen, "console.listen")
+        app = build_app(WebContext(self.settings, self.store, self.hop, self.pipeline))
+        config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
+        self._web = uvicorn.Server(config)
+        self._web_task = asyncio.create_task(self._web.serve())
+        while not self._web.started and not self._web_task.done():
+            await asyncio.sleep(0.05)
+        log.info("web console on http://%s:%d", host, port)
 
     @property
     def smtp_port(self) -> int:
@@ -66,6 +83,9 @@ class Gateway:
         return int(self._server.sockets[0].getsockname()[1])
 
     async def stop(self) -> None:
+        if self._web is not None and self._web_task is not None:
+            self._web.should_exit = True
+            await self._web_task
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
@@ -85,6 +105,7 @@ async def run_forever(settings: Settings) -> None:
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
     loop.add_signal_handler(signal.SIGHUP, gateway.reload_policy)
-    print(f"dlp-gateway ready: SMTP {settings.smtp.listen} → {settings.next_hop.url}", flush=True)
+    console = f", console http://{settings.console.listen}" if settings.console.enabled else ""
+    print(f"dlp-gateway ready: SMTP {settings.smtp.listen} → {settings.next_hop.url}{console}", flush=True)
     await stop.wait()
     await gateway.stop()

@@ -29,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.command == "run" else logging.WARNING, format="%(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         settings = load_settings(args.config)
     except SettingsError as exc:
