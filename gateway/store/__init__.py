@@ -94,7 +94,7 @@ class Store:
                 # Several nodes may start at once against one database.
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(727365)"))
             cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+            command.upgrade(cfg, "heads")  # features add migrations on branches of their own
 
     def close(self) -> None:
         self.engine.dispose()
