@@ -11,6 +11,7 @@ import json
 import logging
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run the SMTP gateway")
+    run.add_argument("--deliver-to", type=Path, help="write passed mail to this folder instead of the next hop")
     run.set_defaults(func=_cmd_run)
 
     scan = sub.add_parser("scan", help="scan .eml files or folders offline")
@@ -94,6 +96,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.deliver_to:
+        hop = replace(settings.next_hop, url=f"file:{args.deliver_to}")
+        settings = replace(settings, next_hop=hop)
     asyncio.run(run_forever(settings))
     return 0
 

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import secrets
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import aiosmtplib
@@ -58,10 +62,15 @@ class Delivery:
 
 
 class NextHop:
-    """Where mail goes after scanning (Postfix's re-injection port by default)."""
+    """Where mail goes after scanning (Postfix's re-injection port by default).
+
+    ``file:FOLDER`` instead writes each delivered message into a folder: for a
+    first look at the gateway without a mail server behind it.
+    """
 
     def __init__(self, url: str, timeout_s: float = 30.0, helo: str = "dlp-gateway.localhost"):
         parts = urlsplit(url)
+        self.folder = Path(url.removeprefix("file:")) if parts.scheme == "file" else None
         self.host = parts.hostname or "127.0.0.1"
         self.port = parts.port or 25
         self.use_tls = parts.scheme == "smtps"
@@ -70,6 +79,8 @@ class NextHop:
 
     async def open(self, sender: str, mail_options: list[str]) -> Transaction:
         """Connect and send MAIL FROM; raise HopError if the hop is down or refuses."""
+        if self.folder is not None:
+            return FolderTransaction(self.folder, sender)
         client = aiosmtplib.SMTP(
             hostname=self.host,
             port=self.port,
@@ -192,6 +203,51 @@ class Transaction:
 
     async def close(self) -> None:
         await _quietly_close(self.client)
+
+
+class FolderTransaction(Transaction):
+    """A "transaction" that accepts every recipient and writes the message to a folder."""
+
+    def __init__(self, folder: Path, sender: str):
+        self.folder = folder
+        self.sender = sender
+        self.recipients: list[str] = []
+
+    async def mail(self, sender: str, options: list[str]) -> None:
+        self.sender = sender
+        self.recipients = []
+
+    async def rcpt(self, recipient: str, options: list[str]) -> Reply:
+        self.recipients.append(recipient)
+        return Reply(250, "2.1.5 Ok")
+
+    async def data(self, raw: bytes) -> Reply:
+        try:
+            name = await asyncio.to_thread(_write_atomically, self.folder, self.sender, self.recipients, raw)
+        except OSError as exc:
+            log.error("cannot write to delivery folder %s: %s", self.folder, exc.strerror)
+            return Reply(451, "4.3.0 Delivery folder not writable")
+        return Reply(250, f"2.0.0 Ok: written as {name}")
+
+    async def reset(self, sender: str, options: list[str]) -> None:
+        await self.mail(sender, options)
+
+    async def close(self) -> None:
+        return None
+
+
+def _write_atomically(folder: Path, sender: str, recipients: list[str], raw: bytes) -> str:
+    """Write envelope headers + message to a new file; fsync before it becomes visible."""
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"{time.time_ns()}-{secrets.token_hex(4)}.eml"
+    envelope = f"X-Envelope-From: <{sender}>\r\n" + "".join(f"X-Envelope-To: <{r}>\r\n" for r in recipients)
+    tmp = folder / f".{name}.tmp"
+    with tmp.open("wb") as handle:
+        handle.write(envelope.encode("utf-8") + raw)
+        handle.flush()
+        os.fsync(handle.fileno())
+    tmp.rename(folder / name)
+    return name
 
 
 async def _quietly_close(client: aiosmtplib.SMTP) -> None:

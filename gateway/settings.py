@@ -39,6 +39,7 @@ class SmtpSettings:
 
 @dataclass(frozen=True)
 class NextHopSettings:
+    # smtp://host:port (Postfix's re-injection listener), smtps://…, or file:FOLDER
     url: str = "smtp://127.0.0.1:10026"
     timeout_s: float = 30.0
     helo: str = "dlp-gateway.localhost"
@@ -157,8 +158,11 @@ def _check(settings: Settings) -> None:
         except ValueError:
             raise SettingsError(f"'smtp.allowed_networks': {net!r} is not a network") from None
     hop = urlsplit(settings.next_hop.url)
-    if hop.scheme not in ("smtp", "smtps") or not hop.hostname or not hop.port:
-        raise SettingsError(f"'next_hop.url' must look like smtp://host:port, got {settings.next_hop.url!r}")
+    is_folder = hop.scheme == "file" and settings.next_hop.url.removeprefix("file:")
+    if not is_folder and (hop.scheme not in ("smtp", "smtps") or not hop.hostname or not hop.port):
+        raise SettingsError(
+            f"'next_hop.url' must look like smtp://host:port or file:FOLDER, got {settings.next_hop.url!r}"
+        )
     if settings.scan.fail_mode not in ("tempfail", "hold"):
         raise SettingsError("'scan.fail_mode' must be 'tempfail' or 'hold'")
     if settings.scan.workers < 1:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import GatewayProcess, Sink, write_settings
+from tests.support import GatewayProcess, Sink, create_pg_database, drop_pg_database, write_settings
 
 
 @pytest.fixture
@@ -31,3 +31,14 @@ def make_gateway(tmp_path: Path) -> Iterator[Callable[..., GatewayProcess]]:
     yield make
     for gateway in started:
         gateway.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh store URL, on SQLite and on the real PostgreSQL server."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.sqlite3'}"
+        return
+    url = create_pg_database()
+    yield url
+    drop_pg_database(url)

@@ -199,3 +199,29 @@ def message(subject: str, body: str, sender: str = "alice@agency.gov.au", to: st
         "",
     ]
     return "\r\n".join(lines).encode()
+
+
+PG_ADMIN_URL = os.environ.get("DLP_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def create_pg_database() -> str:
+    """A fresh, uniquely named PostgreSQL database; returns its URL (skip/fail if no server)."""
+    import secrets
+
+    import psycopg
+
+    name = f"dlp_test_{secrets.token_hex(4)}"
+    try:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError as exc:
+        skip_or_fail(f"PostgreSQL unreachable at {PG_ADMIN_URL}: {exc}")
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+
+
+def drop_pg_database(url: str) -> None:
+    import psycopg
+
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
