@@ -70,15 +70,16 @@ def _walk_message(msg: Message, prefix: str, parsed: ParsedMessage, depth: int, 
 
 
 def _walk_part(part: Message, prefix: str, parsed: ParsedMessage, depth: int, counter: list[int]) -> None:
-    _record_defects(part, prefix, parsed)
     ctype = part.get_content_type()
     if part.is_multipart() and not ctype.startswith("message/"):
+        _record_defects(part, prefix, parsed)
         for sub in part.get_payload() or []:
             if isinstance(sub, Message):
                 _walk_part(sub, prefix, parsed, depth, counter)
         return
     filename = _filename(part)
     if ctype == "message/rfc822":
+        _record_defects(part, prefix, parsed)
         counter[0] += 1
         location = f"{prefix}attachment[{counter[0]}]:{filename or 'message.eml'}"
         if depth + 1 > MAX_NESTING:
@@ -90,6 +91,7 @@ def _walk_part(part: Message, prefix: str, parsed: ParsedMessage, depth: int, co
             _walk_message(inner_msg, f"{location}/", parsed, depth + 1, [0])
         return
     data = _payload_bytes(part, prefix, parsed)
+    _record_defects(part, prefix, parsed)  # decoding adds defects of its own
     disposition = part.get_content_disposition()
     if ctype in ("text/plain", "text/html") and disposition != "attachment" and not filename:
         text = decode_text(data, part.get_content_charset())

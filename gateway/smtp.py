@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 BUSY = "451 4.3.2 Gateway busy, try again later"
 SCAN_FAILED = "451 4.3.0 Message could not be scanned, try again later"
+INTERNAL_ERROR = "451 4.3.0 Internal error, try again later"
 
 
 class GatewaySMTP(SMTP):
@@ -144,6 +145,11 @@ class Handler:
         transaction = self._hop.pop(id(session), None)
         try:
             return await self._process(session, envelope, transaction)
+        except Exception:
+            # aiosmtpd would answer an escaped exception with a permanent 500,
+            # and the upstream MTA would bounce the message: never let it.
+            log.exception("internal error while processing a message; answering 451")
+            return INTERNAL_ERROR
         finally:
             if transaction is not None:
                 await transaction.close()
