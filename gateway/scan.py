@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from detectors import registry
 from detectors.config import DetectorConfig
 from detectors.engine import Detector, build_analyzer
-from gateway.extract import ExtractLimits, extract_part, unscannable
-from gateway.model import Extraction, ScanResult, Segment
+from gateway.extract import ExtractLimits, Extractor, unscannable
+from gateway.model import Extraction, ScanResult
 from gateway.parse import parse_message
 
 
@@ -23,12 +23,14 @@ class Scanner:
     """Holds the analyzer (built once) and the extraction limits."""
 
     detector: Detector
-    limits: ExtractLimits = field(default_factory=ExtractLimits)
+    extractor: Extractor = field(default_factory=Extractor)
 
     @classmethod
     def build(cls, config: DetectorConfig, limits: ExtractLimits | None = None) -> Scanner:
         """Build the analyzer once; reuse the Scanner for every message."""
-        return cls(Detector(build_analyzer(config), min_score=config.min_score), limits or ExtractLimits())
+        return cls(
+            Detector(build_analyzer(config), min_score=config.min_score), Extractor(limits or ExtractLimits())
+        )
 
     def scan(self, raw: bytes) -> ScanResult:
         """Everything found in one raw RFC 5322 message."""
@@ -37,18 +39,18 @@ class Scanner:
         extraction = Extraction(segments=list(parsed.segments))
         for location in parsed.too_deep:
             extraction.findings.append(unscannable(location, "limit:max_depth"))
-        budget = self.limits.max_text_bytes
+        budget = self.extractor.new_budget()  # one text limit across all of a message's parts
         for part in parsed.parts:
-            result = extract_part(
-                part.data,
-                filename=part.filename,
-                declared_type=part.declared_type,
-                charset=part.charset,
-                location=part.location,
-                limits=self.limits,
+            extraction.extend(
+                self.extractor.extract(
+                    part.data,
+                    filename=part.filename,
+                    declared_type=part.declared_type,
+                    charset=part.charset,
+                    location=part.location,
+                    budget=budget,
+                )
             )
-            budget = _enforce_text_budget(result, budget)
-            extraction.extend(result)
         findings = registry.postprocess(self.detector.analyze(extraction.segments) + extraction.findings)
         return ScanResult(
             findings=findings,
@@ -61,19 +63,3 @@ class Scanner:
             scanned_bytes=sum(len(s.text) for s in extraction.segments),
             duration_ms=(time.perf_counter() - started) * 1000,
         )
-
-
-def _enforce_text_budget(result: Extraction, budget: int) -> int:
-    """Cut extracted text at the per-message limit, and say so, rather than scan unboundedly."""
-    kept: list[Segment] = []
-    for segment in result.segments:
-        if budget <= 0:
-            result.findings.append(unscannable(segment.location, "limit:max_text_bytes"))
-            continue
-        if len(segment.text) > budget:
-            result.findings.append(unscannable(segment.location, "limit:max_text_bytes"))
-            segment = Segment(segment.location, segment.text[:budget])
-        budget -= len(segment.text)
-        kept.append(segment)
-    result.segments = kept
-    return budget

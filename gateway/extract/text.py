@@ -1,4 +1,8 @@
-"""Plain text and HTML parts, in whatever charset they declare or turn out to be in."""
+"""Plain text and HTML parts, in whatever charset they declare or turn out to be in.
+
+Covers TXT, CSV, XML, JSON, ICS and VCF (scanned as a person would read the file,
+markup included: attribute values leak data too) and HTML (scanned as rendered).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,10 @@ import codecs
 
 from charset_normalizer import from_bytes
 from selectolax.lexbor import LexborHTMLParser as HTMLParser
+
+from gateway.extract.context import Context, Part, encrypted
+
+PGP_ARMOUR = "-----BEGIN PGP MESSAGE-----"
 
 
 def decode_text(data: bytes, declared_charset: str | None) -> str:
@@ -42,3 +50,23 @@ def html_to_text(html: str) -> str:
     text = body.text(separator=" ") if body is not None else ""
     extra_text = "\n".join(e for e in extras if e and not e.startswith("#"))
     return f"{text}\n{extra_text}" if extra_text else text
+
+
+def extract_text(part: Part, ctx: Context) -> None:
+    """Plain-text formats: decode and scan as is."""
+    text = decode_text(part.data, part.charset)
+    _flag_pgp(text, part, ctx)
+    ctx.emit(part.location, text)
+
+
+def extract_html(part: Part, ctx: Context) -> None:
+    """HTML: scan the rendered text (plus link targets and alt text)."""
+    text = decode_text(part.data, part.charset)
+    _flag_pgp(text, part, ctx)
+    ctx.emit(part.location, html_to_text(text))
+
+
+def _flag_pgp(text: str, part: Part, ctx: Context) -> None:
+    # Inline PGP: the armoured block is unreadable, the text around it still gets scanned.
+    if PGP_ARMOUR in text:
+        ctx.finding(encrypted(part.location, "pgp:message"))

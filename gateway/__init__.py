@@ -1,0 +1,1 @@
+"""dlp-gateway: the outbound email DLP service (SMTP → parse → extract → detect → decide → act)."""
