@@ -45,13 +45,14 @@ def build_analyzer(config: DetectorConfig) -> AnalyzerEngine:
     use_ner = config.ner and ner_available()
     nlp = spacy.load(NER_MODEL_PACKAGE) if use_ner else spacy.blank("en")
     engine = SpacyNlpEngine(models=[{"lang_code": "en", "model_name": NER_MODEL_PACKAGE}])
-    engine.nlp = {"en": nlp}  # pre-loaded: SpacyNlpEngine.load() would try to download
-    reg = RecognizerRegistry(supported_languages=["en"])
-    for recognizer in registry.pattern_recognizers(config):
-        reg.add_recognizer(recognizer)
+    engine.nlp = {"en": nlp}  # type: ignore[assignment]  # pre-loaded: load() would try to download
+    recognizers = registry.pattern_recognizers(config)
     if use_ner:
-        reg.add_recognizer(SpacyRecognizer(supported_entities=sorted(registry.NER_ENTITIES)))
-    log.info("analyzer built (ner=%s, recognizers=%d)", use_ner, len(reg.recognizers))
+        recognizers.append(SpacyRecognizer(supported_entities=sorted(registry.NER_ENTITIES)))
+    reg = RecognizerRegistry(supported_languages=["en"])
+    for recognizer in recognizers:
+        reg.add_recognizer(recognizer)
+    log.info("analyzer built (ner=%s, recognizers=%d)", use_ner, len(recognizers))
     return AnalyzerEngine(registry=reg, nlp_engine=engine, supported_languages=["en"])
 
 
