@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -72,6 +71,10 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
+def _row(sessions: int, path: str, rate: float, *millis: float) -> str:
+    return f"{sessions:>10} {path:>10} {rate:10.0f} " + " ".join(f"{m:10.1f}" for m in millis)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=300)
@@ -94,15 +97,16 @@ def main() -> None:
         wait_for_port(gw_port, 120, gateway)
         run_load(gw_port, raw, 20, 1)  # warm up workers and connections
         print(f"clean {len(raw)} B messages, {args.messages} per run, {os.cpu_count()} cores")
-        print(f"{'sessions':>8} {'path':8} {'msg/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'added p50':>10} {'added p99':>10}")
+        columns = ("sessions", "path", "msg/s", "p50 ms", "p99 ms", "added p50", "added p99")
+        print(" ".join(f"{c:>10}" for c in columns))
         for sessions in (int(s) for s in args.sessions.split(",")):
             direct_rate, direct = run_load(sink_port, raw, args.messages, sessions)
             gw_rate, through = run_load(gw_port, raw, args.messages, sessions)
-            print(f"{sessions:>8} {'direct':8} {direct_rate:8.0f} {pct(direct, .5):8.1f} {pct(direct, .99):8.1f}")
-            print(
-                f"{sessions:>8} {'gateway':8} {gw_rate:8.0f} {pct(through, .5):8.1f} {pct(through, .99):8.1f}"
-                f" {pct(through, .5) - pct(direct, .5):10.1f} {pct(through, .99) - pct(direct, .99):10.1f}"
-            )
+            direct_p = (pct(direct, 0.5), pct(direct, 0.99))
+            through_p = (pct(through, 0.5), pct(through, 0.99))
+            added = (through_p[0] - direct_p[0], through_p[1] - direct_p[1])
+            print(_row(sessions, "direct", direct_rate, *direct_p))
+            print(_row(sessions, "gateway", gw_rate, *through_p, *added))
     finally:
         gateway.terminate()
         sink.terminate()

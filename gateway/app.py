@@ -10,6 +10,8 @@ from pathlib import Path
 import uvicorn
 
 from detectors.registry import all_entities
+from gateway.confirm.service import ConfirmService, run_expiry
+from gateway.outbox import Outbox, OutboxWorker
 from gateway.pipeline import Pipeline
 from gateway.policy import load_policy
 from gateway.relay import NextHop
@@ -22,6 +24,14 @@ from gateway.workers import ScannerPool
 log = logging.getLogger(__name__)
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+POLICY_POLL_S = 2.0
+
+
+def _mtime(path: Path) -> float | None:
+    try:
+        return path.stat().st_mtime_ns / 1e9
+    except OSError:
+        return None
 
 
 def resolve_policy_path(configured: str) -> Path:
@@ -43,22 +53,35 @@ class Gateway:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.policy_path = resolve_policy_path(settings.policy)
-        policy = load_policy(self.policy_path, all_entities())  # refuse to start on a bad policy
+        organisation = settings.organisation()
+        # Refuse to start on a bad policy.
+        policy = load_policy(self.policy_path, all_entities(), organisation.directory.names)
         self.store = Store(settings.store_url)
         self.pool = ScannerPool(
             settings.detector_config(), settings.limits, settings.scan.workers, settings.scan.timeout_s
         )
-        self.pipeline = Pipeline(self.pool, policy, self.store, settings.internal_domains)
+        self.pipeline = Pipeline(
+            self.pool, policy, self.store, settings.internal_domains, settings.scan.fail_mode, organisation
+        )
         self.hop = next_hop(settings)
-        self.handler = Handler(settings.smtp, self.hop, self.pipeline)
+        self.outbox = Outbox(self.store, settings.outbox)
+        self.courier = OutboxWorker(self.outbox, self.hop)
+        self.confirm = ConfirmService(settings, self.store, self.outbox, self.courier.wake)
+        self.handler = Handler(settings.smtp, self.hop, self.pipeline, self.confirm)
+        self._background: list[asyncio.Task[None]] = []
         self._server: asyncio.Server | None = None
         self._web: uvicorn.Server | None = None
         self._web_task: asyncio.Task[None] | None = None
+        self._watch_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Migrate the store, start the workers, then start listening."""
         await asyncio.to_thread(self.store.migrate)
         await self.pool.start()
+        self._background = [
+            asyncio.create_task(self.courier.run()),
+            asyncio.create_task(run_expiry(self.confirm, self.settings.confirm.expiry_interval_s)),
+        ]
         host, port = parse_hostport(self.settings.smtp.listen, "smtp.listen")
         loop = asyncio.get_running_loop()
         factory = server_factory(self.handler, self.settings.smtp, tls_context(self.settings.smtp))
@@ -66,10 +89,22 @@ class Gateway:
         log.info("SMTP listening on %s:%d, next hop %s", host, port, self.settings.next_hop.url)
         if self.settings.console.enabled:
             await self._start_web()
+        self._watch_task = asyncio.create_task(self._watch_policy())
+
+    async def _watch_policy(self) -> None:
+        """Reload the policy when its file changes (polling: works on every filesystem).
+        A bad edit is logged and the running policy kept, as with SIGHUP."""
+        last = _mtime(self.policy_path)
+        while True:
+            await asyncio.sleep(POLICY_POLL_S)
+            current = _mtime(self.policy_path)
+            if current != last:
+                last = current
+                self.reload_policy()
 
     async def _start_web(self) -> None:
         host, port = parse_hostport(self.settings.console.listen, "console.listen")
-        app = build_app(WebContext(self.settings, self.store, self.hop, self.pipeline))
+        app = build_app(WebContext(self.settings, self.store, self.hop, self.pipeline, self.confirm))
         config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
         self._web = uvicorn.Server(config)
         self._web_task = asyncio.create_task(self._web.serve())
@@ -83,12 +118,17 @@ class Gateway:
         return int(self._server.sockets[0].getsockname()[1])
 
     async def stop(self) -> None:
+        if self._watch_task is not None:
+            self._watch_task.cancel()
         if self._web is not None and self._web_task is not None:
             self._web.should_exit = True
             await self._web_task
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+        for task in self._background:
+            task.cancel()  # a job cut off mid-delivery is re-queued when its lease runs out
+        await asyncio.gather(*self._background, return_exceptions=True)
         self.pool.close()
         self.store.close()
 

@@ -7,6 +7,7 @@ import asyncio
 import email
 import email.policy
 import email.utils
+import getpass
 import json
 import logging
 import sys
@@ -15,10 +16,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from detectors import edm, fingerprint
 from detectors.registry import all_entities
+from gateway.accounts import AccountError, Accounts, Role
 from gateway.app import next_hop, resolve_policy_path, run_forever
 from gateway.model import Decision, Envelope, ScanResult
-from gateway.policy import Policy, PolicyError, decide, load_policy
+from gateway.policy import Organisation, Policy, PolicyError, decide, load_policy
+from gateway.policy.simulate import report, simulate
+from gateway.retention import apply_retention
 from gateway.review import ReviewError, reject, release
 from gateway.scan import Scanner
 from gateway.settings import Settings, SettingsError, load_settings
@@ -29,7 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script."""
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.command == "run" else logging.WARNING, format="%(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.command == "run" else logging.WARNING, format="%(message)s"
+    )
     logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         settings = load_settings(args.config)
@@ -39,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result: int = args.func(args, settings)
         return result
-    except (PolicyError, ReviewError) as exc:
+    except (PolicyError, ReviewError, SettingsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
 
@@ -50,7 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run the SMTP gateway")
-    run.add_argument("--deliver-to", type=Path, help="write passed mail to this folder instead of the next hop")
+    run.add_argument(
+        "--deliver-to", type=Path, help="write passed mail to this folder instead of the next hop"
+    )
     run.set_defaults(func=_cmd_run)
 
     scan = sub.add_parser("scan", help="scan .eml files or folders offline")
@@ -61,13 +70,16 @@ def _parser() -> argparse.ArgumentParser:
     scan.add_argument("--json", action="store_true")
     scan.set_defaults(func=_cmd_scan)
 
-    policy = sub.add_parser("policy", help="check or simulate a policy").add_subparsers(dest="action", required=True)
+    policy = sub.add_parser("policy", help="check or simulate a policy").add_subparsers(
+        dest="action", required=True
+    )
     check = policy.add_parser("check", help="validate a policy file")
     check.add_argument("file", type=Path)
     check.set_defaults(func=_cmd_policy_check)
     test = policy.add_parser("test", help="run a policy over a folder of .eml files")
     test.add_argument("file", type=Path)
     test.add_argument("dir", type=Path)
+    test.add_argument("--against", type=Path, help="an older policy: list only the decisions that change")
     test.set_defaults(func=_cmd_policy_test)
 
     held = sub.add_parser("held", help="review held messages").add_subparsers(dest="action", required=True)
@@ -89,6 +101,44 @@ def _parser() -> argparse.ArgumentParser:
     rej.add_argument("--actor", default="cli")
     rej.set_defaults(func=_cmd_held_reject)
 
+    edm = sub.add_parser("edm", help="exact data match indexes").add_subparsers(dest="action", required=True)
+    edm_build = edm.add_parser("build", help="hash an agency's records into an index (no plaintext kept)")
+    edm_build.add_argument("csv", type=Path)
+    edm_build.add_argument("--columns", required=True, help="comma-separated column names to index")
+    edm_build.add_argument("--out", type=Path, required=True)
+    edm_build.add_argument(
+        "--require", type=int, default=1, help="fields of one record that must occur together"
+    )
+    edm_build.set_defaults(func=_cmd_edm_build)
+
+    fingerprint = sub.add_parser("fingerprint", help="registered confidential documents")
+    fp = fingerprint.add_subparsers(dest="action", required=True)
+    fp_add = fp.add_parser("add", help="register documents")
+    fp_add.add_argument("files", nargs="+", type=Path)
+    fp_add.add_argument("--db", type=Path, help="default: scan.fingerprint_db from the settings")
+    fp_add.add_argument("--label")
+    fp_add.set_defaults(func=_cmd_fingerprint_add)
+    fp_list = fp.add_parser("list", help="list registered documents")
+    fp_list.add_argument("--db", type=Path)
+    fp_list.set_defaults(func=_cmd_fingerprint_list)
+    fp_remove = fp.add_parser("remove", help="unregister a document")
+    fp_remove.add_argument("doc_id", type=int)
+    fp_remove.add_argument("--db", type=Path)
+    fp_remove.set_defaults(func=_cmd_fingerprint_remove)
+
+    expire = held.add_parser("expire", help="apply retention: expire old held messages, purge finished ones")
+    expire.add_argument("--dry-run", action="store_true", help="only say what would be done")
+    expire.set_defaults(func=_cmd_held_expire)
+
+    user = sub.add_parser("user", help="console accounts").add_subparsers(dest="action", required=True)
+    add = user.add_parser("add", help="add a console account (password prompted, or read from stdin)")
+    add.add_argument("name")
+    add.add_argument("--role", required=True, choices=["reviewer", "auditor", "admin"])
+    add.add_argument("--email", default="", help="the user's own address (for separation of duties)")
+    add.set_defaults(func=_cmd_user_add)
+    users = user.add_parser("list", help="list console accounts")
+    users.set_defaults(func=_cmd_user_list)
+
     audit = sub.add_parser("audit", help="the audit trail").add_subparsers(dest="action", required=True)
     verify = audit.add_parser("verify", help="check the audit trail's hash chain")
     verify.set_defaults(func=_cmd_audit_verify)
@@ -103,24 +153,26 @@ def _cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _load_policy(path: Path | None, settings: Settings) -> Policy:
-    return load_policy(path or resolve_policy_path(settings.policy), all_entities())
+def _load_policy(path: Path | None, settings: Settings, org: Organisation | None = None) -> Policy:
+    groups = org.directory.names if org is not None else None  # None: not checked
+    return load_policy(path or resolve_policy_path(settings.policy), all_entities(), groups)
 
 
 def _cmd_policy_check(args: argparse.Namespace, settings: Settings) -> int:
-    policy = load_policy(args.file, all_entities())
+    policy = _load_policy(args.file, settings, settings.organisation())
     print(f"{args.file}: ok ({len(policy.rules)} rules)")
     return 0
 
 
 def _cmd_scan(args: argparse.Namespace, settings: Settings) -> int:
-    policy = _load_policy(args.policy, settings)
+    org = settings.organisation()
+    policy = _load_policy(args.policy, settings, org)
     scanner = Scanner.build(settings.detector_config(), settings.limits)  # once for all files
     for path in _eml_files(args.paths):
         raw = path.read_bytes()
         envelope = _envelope_from_headers(raw, args.sender, args.rcpt)
         scan = scanner.scan(raw)
-        decision = decide(policy, scan, envelope, settings.internal_domains)
+        decision = decide(policy, scan, envelope, org)
         if args.json:
             print(json.dumps(_scan_json(path, scan, decision), ensure_ascii=False))
         else:
@@ -129,17 +181,15 @@ def _cmd_scan(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_policy_test(args: argparse.Namespace, settings: Settings) -> int:
-    policy = load_policy(args.file, all_entities())
+    org = settings.organisation()
+    policy = _load_policy(args.file, settings, org)
+    against = _load_policy(args.against, settings, org) if args.against else None
     scanner = Scanner.build(settings.detector_config(), settings.limits)
-    totals: dict[str, int] = {}
-    print(f"{'message':60} {'decision':8} rules")
-    for path in _eml_files([args.dir]):
-        raw = path.read_bytes()
-        decision = decide(policy, scanner.scan(raw), _envelope_from_headers(raw, None, []), settings.internal_domains)
-        label = decision.action.label
-        totals[label] = totals.get(label, 0) + 1
-        print(f"{str(path.relative_to(args.dir))[:60]:60} {label:8} {', '.join(decision.rule_names)}")
-    print("totals: " + ", ".join(f"{k}={v}" for k, v in sorted(totals.items())))
+    messages = ((str(p.relative_to(args.dir)), p.read_bytes()) for p in _eml_files([args.dir]))
+    results = simulate(
+        policy, messages, scanner.scan, lambda raw: _envelope_from_headers(raw, None, []), org, against
+    )
+    report(results, sys.stdout, comparing=against is not None)
     return 0
 
 
@@ -168,6 +218,7 @@ def _scan_json(path: Path, scan: ScanResult, decision: Decision) -> dict[str, An
         "decision": decision.action.label,
         "rules": decision.rule_names,
         "explanations": [h.to_json() for h in decision.hits],
+        "monitor_decision": decision.monitor_action.label,
         "findings": [f.to_json() for f in scan.findings],
         "defects": scan.defects,
     }
@@ -177,7 +228,9 @@ def _scan_json(path: Path, scan: ScanResult, decision: Decision) -> dict[str, An
 
 
 def _print_scan(path: Path, scan: ScanResult, decision: Decision) -> None:
-    print(f"{path}: {decision.action.label.upper()}")
+    would = decision.monitor_action
+    extra = f" (with monitor rules enforced: {would.label.upper()})" if would != decision.action else ""
+    print(f"{path}: {decision.action.label.upper()}{extra}")
     for hit in decision.hits:
         mode = " (monitor)" if hit.monitor else ""
         print(f"  rule {hit.name}{mode}: {hit.action.label} — {hit.description}")
@@ -198,7 +251,7 @@ def _store(settings: Settings) -> Store:
 
 def _cmd_held_list(args: argparse.Namespace, settings: Settings) -> int:
     statuses: tuple[str, ...] = () if args.all else ("held", "pending")
-    for message in _store(settings).list(statuses):
+    for message in _store(settings).list_messages(statuses):
         if args.json:
             print(json.dumps(_message_json(message), ensure_ascii=False))
         else:
@@ -239,7 +292,9 @@ def _cmd_held_show(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_held_release(args: argparse.Namespace, settings: Settings) -> int:
-    result = asyncio.run(release(_store(settings), next_hop(settings), args.id, args.actor, args.rcpt or None))
+    result = asyncio.run(
+        release(_store(settings), next_hop(settings), args.id, args.actor, args.rcpt or None)
+    )
     print(f"{result.ident}: released to {', '.join(result.delivered)}")
     for rcpt, reply in result.refused.items():
         print(f"  refused by next hop: {rcpt}: {reply}")
@@ -249,6 +304,81 @@ def _cmd_held_release(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_held_reject(args: argparse.Namespace, settings: Settings) -> int:
     reject(_store(settings), args.id, args.actor, args.reason)
     print(f"{args.id}: rejected")
+    return 0
+
+
+def _cmd_edm_build(args: argparse.Namespace, settings: Settings) -> int:
+    columns = [c.strip() for c in args.columns.split(",") if c.strip()]
+    stats = edm.build_index(args.csv, columns, args.out, require=args.require)
+    print(
+        f"{args.out}: {stats.records} records, {stats.entries} hashed values "
+        f"({stats.skipped_values} skipped), {stats.index_bytes} bytes, {stats.seconds:.1f} s"
+    )
+    return 0
+
+
+def _fingerprint_db(args: argparse.Namespace, settings: Settings) -> Path:
+    db = args.db or (Path(settings.scan.fingerprint_db) if settings.scan.fingerprint_db else None)
+    if db is None:
+        raise ReviewError("no fingerprint database: pass --db or set scan.fingerprint_db")
+    return Path(db)
+
+
+def _cmd_fingerprint_add(args: argparse.Namespace, settings: Settings) -> int:
+    for doc in fingerprint.add_documents(_fingerprint_db(args, settings), args.files, label=args.label):
+        print(f"{doc.doc_id}: {doc.label} ({doc.fingerprints} fingerprints)")
+    return 0
+
+
+def _cmd_fingerprint_list(args: argparse.Namespace, settings: Settings) -> int:
+    for doc in fingerprint.list_documents(_fingerprint_db(args, settings)):
+        print(f"{doc.doc_id}: {doc.label} ({doc.fingerprints} fingerprints, added {doc.added})")
+    return 0
+
+
+def _cmd_fingerprint_remove(args: argparse.Namespace, settings: Settings) -> int:
+    if not fingerprint.remove_document(_fingerprint_db(args, settings), args.doc_id):
+        raise ReviewError(f"no document {args.doc_id}")
+    print(f"{args.doc_id}: removed")
+    return 0
+
+
+def _cmd_held_expire(args: argparse.Namespace, settings: Settings) -> int:
+    report = asyncio.run(
+        apply_retention(_store(settings), next_hop(settings), settings.retention, dry_run=args.dry_run)
+    )
+    verb = "would be" if args.dry_run else "were"
+    print(f"{len(report.expired)} held message(s) {verb} expired ({settings.retention.expire_action})")
+    for ident in report.expired:
+        print(f"  expired {ident}")
+    print(f"{len(report.purged)} finished message(s) {verb} purged")
+    for ident, problem in report.failed.items():
+        print(f"  not expired {ident}: {problem}", file=sys.stderr)
+    return 1 if report.failed else 0
+
+
+def _cmd_user_add(args: argparse.Namespace, settings: Settings) -> int:
+    if sys.stdin.isatty():
+        password = getpass.getpass(f"password for {args.name}: ")
+        if getpass.getpass("again: ") != password:
+            print("error: the passwords differ", file=sys.stderr)
+            return 1
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    try:
+        accounts = Accounts(_store(settings))
+        user = accounts.add(args.name, Role.parse(args.role), password, args.email, actor="cli")
+    except AccountError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"added {user.username} ({user.role.label})")
+    return 0
+
+
+def _cmd_user_list(args: argparse.Namespace, settings: Settings) -> int:
+    for user in Accounts(_store(settings)).all():
+        state = "disabled" if user.disabled else "active"
+        print(f"{user.username:24} {user.role.label:9} {state:8} {user.email}")
     return 0
 
 

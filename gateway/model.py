@@ -144,15 +144,33 @@ class RuleHit:
     guidance: str = ""
     message: str = ""
     monitor: bool = False
+    # Which recipients it fired for, and the findings behind it (excerpts masked).
+    recipients: tuple[str, ...] = ()
+    findings: tuple[Finding, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "name": self.name,
             "action": self.action.label,
             "description": self.description,
             "guidance": self.guidance,
             "monitor": self.monitor,
         }
+        if self.recipients:
+            data["recipients"] = list(self.recipients)
+        if self.findings:
+            data["findings"] = [f.to_json() for f in self.findings]
+        return data
+
+
+@dataclass(frozen=True)
+class Redaction:
+    """What a redact rule asks for: which entity types, and the presidio-anonymizer operator."""
+
+    entities: tuple[str, ...]
+    operator: str = "mask"
+    params: tuple[tuple[str, Any], ...] = ()
+    min_score: float = 0.5
 
 
 @dataclass
@@ -162,11 +180,26 @@ class Decision:
     per_recipient: dict[str, Action]
     hits: list[RuleHit]
     reject_message: str = ""
+    # What the decision would be with monitor-mode rules enforced too (simulation).
+    monitor_per_recipient: dict[str, Action] = field(default_factory=dict)
+    # Modifiers from the enforced rules that fired.
+    add_headers: dict[str, str] = field(default_factory=dict)
+    subject_prefix: str = ""
+    copy_to: list[str] = field(default_factory=list)
+    notify_reviewers: list[str] = field(default_factory=list)
+    redactions: list[Redaction] = field(default_factory=list)
+    # Things the act stage changed (e.g. a redaction that could not be done became a hold).
+    notes: list[str] = field(default_factory=list)
 
     @property
     def action(self) -> Action:
         """The overall (most severe) action."""
         return max(self.per_recipient.values(), default=Action.PASS)
+
+    @property
+    def monitor_action(self) -> Action:
+        """The overall action had monitor rules been enforced."""
+        return max(self.monitor_per_recipient.values(), default=self.action)
 
     def recipients_with(self, action: Action) -> list[str]:
         return [r for r, a in self.per_recipient.items() if a == action]

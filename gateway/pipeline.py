@@ -15,11 +15,20 @@ from pathlib import Path
 from typing import Protocol
 
 from detectors.registry import all_entities
-from gateway.model import Decision, Envelope, ScanResult
-from gateway.policy import Policy, PolicyError, decide, load_policy
+from gateway.model import Action, Decision, Envelope, Finding, RuleHit, ScanResult
+from gateway.policy import Organisation, Policy, PolicyError, decide, load_policy
 from gateway.store import Store
+from gateway.workers import ScanFailed
 
 log = logging.getLogger("dlp_gateway.messages")
+
+
+def _unscanned(raw: bytes, envelope: Envelope, reason: str) -> tuple[ScanResult, Decision]:
+    """A hold decision for a message that could not be scanned (fail_mode: hold)."""
+    finding = Finding("UNSCANNABLE", 1.0, "message", reason, attributes={"reason": reason})
+    scan = ScanResult([finding], [], [], "", "", {}, len(raw))
+    hit = RuleHit("scan-failed", Action.HOLD, "The message could not be scanned; held for review.")
+    return scan, Decision(dict.fromkeys(envelope.recipients, Action.HOLD), [hit])
 
 
 class Scans(Protocol):
@@ -38,16 +47,29 @@ class Pipeline:
     policy: Policy
     store: Store
     internal_domains: tuple[str, ...]
+    fail_mode: str = "tempfail"
+    # Domains, lists and sender directory for the policy; None: internal domains only.
+    organisation: Organisation | None = None
 
     async def evaluate(self, raw: bytes, envelope: Envelope) -> tuple[ScanResult, Decision]:
-        """Scan off the event loop, then decide with the current policy."""
-        scan = await self.scanner.scan(raw)
-        return scan, decide(self.policy, scan, envelope, self.internal_domains)
+        """Scan off the event loop, then decide with the current policy.
+
+        A scan that fails raises ScanFailed (the client gets 451), unless the
+        settings say to hold such messages for review instead.
+        """
+        try:
+            scan = await self.scanner.scan(raw)
+        except ScanFailed as exc:
+            if self.fail_mode != "hold":
+                raise
+            return _unscanned(raw, envelope, str(exc))
+        return scan, decide(self.policy, scan, envelope, self.organisation or self.internal_domains)
 
     def reload_policy(self, path: Path) -> bool:
         """Load a new policy; on any error keep the running one and log why."""
         try:
-            self.policy = load_policy(path, all_entities())
+            groups = self.organisation.directory.names if self.organisation else None
+            self.policy = load_policy(path, all_entities(), groups)
         except PolicyError as exc:
             log.error("policy reload refused, keeping the running policy: %s", exc)
             return False

@@ -155,6 +155,8 @@ class Transaction:
         return kept
 
     async def mail(self, sender: str, options: list[str]) -> None:
+        if sender == "<>":
+            sender = ""  # the null sender (bounces); aiosmtplib writes it as <>
         supported = self._supported(options)
         self.encoding = "utf-8" if "SMTPUTF8" in supported else "ascii"
         try:

@@ -11,6 +11,7 @@ import asyncio
 from dataclasses import dataclass
 
 from gateway.act import decision_header
+from gateway.outbox import DELIVERED, QUEUED, NewJob, OnDone, Outbox, Transition, deliver
 from gateway.relay import NextHop
 from gateway.store import Store, StoredMessage
 
@@ -29,9 +30,19 @@ class ReleaseResult:
 
 
 async def release(
-    store: Store, hop: NextHop, ident: str, actor: str, recipients: list[str] | None = None
+    store: Store,
+    hop: NextHop,
+    ident: str,
+    actor: str,
+    recipients: list[str] | None = None,
+    reason: str = "",
+    outbox: Outbox | None = None,
 ) -> ReleaseResult:
-    """Deliver a held message to all (or some) of its held recipients."""
+    """Deliver a held message to all (or some) of its held recipients; ``reason`` goes in the audit.
+
+    The delivery goes through the outbox (tried at once, retried by the gateway if the
+    next hop defers it); the message is marked released only once the next hop said 250.
+    """
     message = await asyncio.to_thread(_reviewable, store, ident)
     targets = _held_recipients(message)
     if recipients:
@@ -39,45 +50,55 @@ async def release(
         if unknown:
             raise ReviewError(f"{ident}: not a held recipient of this message: {', '.join(unknown)}")
         targets = recipients
-    claimed = await asyncio.to_thread(
-        store.transition, ident, REVIEWABLE, "releasing", actor, {"recipients": len(targets)}
+    claim: dict[str, object] = {"recipients": len(targets)}
+    if reason:
+        claim["reason"] = reason
+    outbox = outbox or Outbox(store)
+    job = await asyncio.to_thread(
+        outbox.transition_and_queue,
+        Transition(ident, REVIEWABLE, "releasing", actor, claim),
+        _release_job(message, targets, actor),
+        True,
     )
-    if not claimed:
+    if job is None:
         raise ReviewError(f"{ident}: already being handled by someone else")
-    options = dict(zip(message.recipients, message.rcpt_options, strict=False))
-    delivery = await hop.deliver(
-        message.sender,
-        targets,
-        decision_header("released", ident) + message.raw,
-        message.mail_options,
-        {r: options.get(r, []) for r in targets},
-    )
-    if not delivery.data.ok:
-        await asyncio.to_thread(
-            store.transition,
-            ident,
-            ("releasing",),
-            "held",
-            actor,
-            {"error": "next hop did not accept the release", "reply": delivery.data.line()},
+    # Deliver now, so whoever released sees the outcome.  Should this process die
+    # first, the job's lease runs out and the gateway's outbox worker delivers it.
+    outcome = await deliver(outbox, hop, job)
+    if outcome.state == QUEUED:
+        done = f"delivered to {len(outcome.delivered)}, " if outcome.delivered else ""
+        raise ReviewError(
+            f"{ident}: {done}next hop deferred the release ({outcome.reply}); queued, the gateway will retry"
         )
-        raise ReviewError(f"{ident}: next hop did not accept the release: {delivery.data.line()}")
-    refused = {r: reply.line() for r, reply in delivery.recipients.items() if not reply.ok}
-    await asyncio.to_thread(
-        store.transition,
-        ident,
-        ("releasing",),
-        "released",
-        actor,
-        {"delivered": delivery.accepted, "refused": refused, "reply": delivery.data.line()},
+    if outcome.state != DELIVERED:
+        raise ReviewError(f"{ident}: next hop did not accept the release: {outcome.reply}")
+    return ReleaseResult(ident, outcome.delivered, outcome.refused)
+
+
+def _release_job(message: StoredMessage, targets: list[str], actor: str) -> NewJob:
+    """The outbox job for a release: the kept bytes, marked released, to ``targets``."""
+    options = dict(zip(message.recipients, message.rcpt_options, strict=False))
+    return NewJob(
+        purpose="release",
+        sender=message.sender,
+        recipients=tuple(targets),
+        message=message.id,
+        header=decision_header("released", message.id).decode("ascii"),
+        mail_options=tuple(message.mail_options),
+        rcpt_options={r: list(options.get(r, [])) for r in targets},
+        on_done=OnDone("releasing", "released", "held"),
+        actor=actor,
     )
-    return ReleaseResult(ident, delivery.accepted, refused)
 
 
-def reject(store: Store, ident: str, actor: str, reason: str = "") -> None:
-    """Reject a held message: it is never delivered."""
+def reject(store: Store, ident: str, actor: str, reason: str = "", notify_sender: bool = False) -> None:
+    """Reject a held message: it is never delivered.  ``notify_sender`` records the wish
+    that the sender be told (the audit entry carries it; the notice is sent elsewhere)."""
     _reviewable(store, ident)
-    if not store.transition(ident, REVIEWABLE, "rejected", actor, {"reason": reason}):
+    detail: dict[str, object] = {"reason": reason}
+    if notify_sender:
+        detail["notify_sender"] = True
+    if not store.transition(ident, REVIEWABLE, "rejected", actor, detail):
         raise ReviewError(f"{ident}: already handled by someone else")
 
 
@@ -93,3 +114,8 @@ def _reviewable(store: Store, ident: str) -> StoredMessage:
 def _held_recipients(message: StoredMessage) -> list[str]:
     held = [r for r, action in message.per_recipient.items() if action not in ("pass", "notify")]
     return held or list(message.recipients)
+
+
+def held_recipients(message: StoredMessage) -> list[str]:
+    """The recipients a release would deliver to (those the policy did not let through)."""
+    return _held_recipients(message)

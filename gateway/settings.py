@@ -11,11 +11,15 @@ from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
 from detectors.config import DetectorConfig
+from gateway.directory import Directory, DirectoryError, load_directory
+from gateway.domains import DomainListError, DomainLists
 from gateway.extract.limits import ExtractLimits
+from gateway.policy.facts import Organisation
 
 
 class SettingsError(ValueError):
@@ -63,6 +67,66 @@ class ConsoleSettings:
     listen: str = "127.0.0.1:8025"
     enabled: bool = True
     public_url: str = "http://127.0.0.1:8025"
+    # Cookies carry the Secure flag unless the console is served over plain http
+    # (tests, or behind a TLS-terminating proxy on loopback).
+    cookie_secure: bool = True
+    session_idle_s: float = 900.0
+    session_absolute_s: float = 8 * 3600.0
+    # After this many failed logins in a row the account is locked; each further
+    # lockout doubles the period, up to the maximum.
+    lockout_threshold: int = 5
+    lockout_base_s: float = 60.0
+    lockout_max_s: float = 3600.0
+    # A reviewer may not release a message they sent themselves.
+    separation_of_duties: bool = True
+    # Messages marked at or above this level (or hit by these rules) need two
+    # reviewers: one approves, another releases.  Empty disables.
+    four_eyes_marking: str = "PROTECTED"
+    four_eyes_rules: tuple[str, ...] = ()
+    timezone: str = "UTC"
+    page_size: int = 50
+
+
+@dataclass(frozen=True)
+class RetentionSettings:
+    # Held messages nobody acted on are expired after this many days ...
+    expire_after_days: float = 14.0
+    # ... by this action: "reject" (never delivered) or "release".
+    expire_action: str = "reject"
+    # Released and rejected messages lose their content this many days after.
+    purge_after_days: float = 30.0
+
+
+@dataclass(frozen=True)
+class ConfirmSettings:
+    """Warn and confirm: how senders are asked, and what happens when they do not answer."""
+
+    # Confirmation links and reply tokens stop working after this long.
+    token_lifetime_s: float = 24 * 3600.0
+    justification_min_chars: int = 10
+    # Notices to one sender per rolling hour; beyond it, warned mail is held for security staff.
+    notices_per_sender_per_hour: int = 10
+    # What an unconfirmed message becomes when its token expires: "discard" or "hold".
+    expiry_action: str = "discard"
+    # What "Cancel" does: "discard", or "hold" to keep it for security staff.
+    cancel_action: str = "discard"
+    # A folder of Jinja2 templates overriding the shipped notices and pages, by file name.
+    template_dir: str = ""
+    expiry_interval_s: float = 60.0
+
+
+@dataclass(frozen=True)
+class OutboxSettings:
+    """Deliveries made after the SMTP transaction (releases, confirmed mail, notices)."""
+
+    poll_interval_s: float = 2.0
+    # A claimed job whose claimer went silent this long is given to another worker.
+    lease_s: float = 300.0
+    retry_base_s: float = 60.0
+    retry_max_s: float = 3600.0
+    # Like an MTA's queue lifetime: give up on a recipient after this long.
+    max_age_s: float = 5 * 86400.0
+    concurrency: int = 4
 
 
 @dataclass(frozen=True)
@@ -72,9 +136,20 @@ class Settings:
     scan: ScanSettings = field(default_factory=ScanSettings)
     limits: ExtractLimits = field(default_factory=ExtractLimits)
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
+    confirm: ConfirmSettings = field(default_factory=ConfirmSettings)
+    outbox: OutboxSettings = field(default_factory=OutboxSettings)
     store_url: str = "sqlite:///var/dlp-gateway.sqlite3"
     policy: str = "policies/default.yaml"
     internal_domains: tuple[str, ...] = ()
+    # Other organisations' domains the agency writes to (other agencies): lookalikes of
+    # these are flagged too, and `recipient: partner` matches them.
+    partner_domains: tuple[str, ...] = ()
+    # Sender groups (YAML or CSV); empty: no groups.
+    directory: str = ""
+    # Domain lists; empty: the copies shipped in gateway/data.
+    webmail_domains: str = ""
+    posting_gateways: str = ""
     gateway_address: str = "dlp-gateway@localhost"
 
     def detector_config(self) -> DetectorConfig:
@@ -86,6 +161,18 @@ class Settings:
             edm_index=Path(self.scan.edm_index) if self.scan.edm_index else None,
             fingerprint_db=Path(self.scan.fingerprint_db) if self.scan.fingerprint_db else None,
         )
+
+    def organisation(self) -> Organisation:
+        """What the policy knows about the agency: domains, shipped lists, sender directory."""
+        try:
+            lists = DomainLists.load(
+                Path(self.webmail_domains) if self.webmail_domains else None,
+                Path(self.posting_gateways) if self.posting_gateways else None,
+            )
+            directory = load_directory(Path(self.directory)) if self.directory else Directory()
+        except (DomainListError, DirectoryError) as exc:
+            raise SettingsError(str(exc)) from None
+        return Organisation(self.internal_domains, self.partner_domains, lists, directory)
 
 
 def load_settings(path: Path | None) -> Settings:
@@ -172,6 +259,42 @@ def _check(settings: Settings) -> None:
     for name in ("max_message_bytes", "max_sessions", "max_in_flight"):
         if getattr(settings.smtp, name) < 1:
             raise SettingsError(f"'smtp.{name}' must be positive")
+    _check_console(settings.console, settings.retention)
+    _check_confirm(settings.confirm, settings.outbox)
     store = urlsplit(settings.store_url).scheme.split("+")[0]
     if store not in ("sqlite", "postgresql"):
         raise SettingsError(f"'store_url' must be sqlite:/// or postgresql://, got {settings.store_url!r}")
+
+
+def _check_console(console: ConsoleSettings, retention: RetentionSettings) -> None:
+    for name in ("session_idle_s", "session_absolute_s", "lockout_base_s", "lockout_max_s"):
+        if getattr(console, name) <= 0:
+            raise SettingsError(f"'console.{name}' must be positive")
+    if console.lockout_threshold < 1 or console.page_size < 1:
+        raise SettingsError("'console.lockout_threshold' and 'console.page_size' must be at least 1")
+    try:
+        ZoneInfo(console.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(f"'console.timezone': unknown time zone {console.timezone!r}") from None
+    if retention.expire_action not in ("reject", "release"):
+        raise SettingsError("'retention.expire_action' must be 'reject' or 'release'")
+    if retention.expire_after_days <= 0 or retention.purge_after_days <= 0:
+        raise SettingsError("'retention' periods must be positive")
+
+
+def _check_confirm(confirm: ConfirmSettings, outbox: OutboxSettings) -> None:
+    if confirm.expiry_action not in ("discard", "hold"):
+        raise SettingsError("'confirm.expiry_action' must be 'discard' or 'hold'")
+    if confirm.cancel_action not in ("discard", "hold"):
+        raise SettingsError("'confirm.cancel_action' must be 'discard' or 'hold'")
+    if confirm.token_lifetime_s <= 0 or confirm.expiry_interval_s <= 0:
+        raise SettingsError("'confirm.token_lifetime_s' and 'confirm.expiry_interval_s' must be positive")
+    if confirm.notices_per_sender_per_hour < 0 or confirm.justification_min_chars < 0:
+        raise SettingsError("'confirm' limits must not be negative")
+    if confirm.template_dir and not Path(confirm.template_dir).is_dir():
+        raise SettingsError(f"'confirm.template_dir': no such folder {confirm.template_dir!r}")
+    for name in ("poll_interval_s", "lease_s", "retry_base_s", "retry_max_s", "max_age_s"):
+        if getattr(outbox, name) <= 0:
+            raise SettingsError(f"'outbox.{name}' must be positive")
+    if outbox.concurrency < 1:
+        raise SettingsError("'outbox.concurrency' must be at least 1")

@@ -17,10 +17,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from aiosmtpd.smtp import SMTP, Envelope as SmtpEnvelope, Session
+from aiosmtpd.smtp import SMTP, Session
+from aiosmtpd.smtp import Envelope as SmtpEnvelope
 
 from gateway.act import carry_out
-from gateway.model import Envelope
+from gateway.confirm.service import ConfirmService, own_notice_verdict
+from gateway.model import Decision, Envelope, ScanResult
 from gateway.pipeline import Pipeline
 from gateway.relay import HopError, NextHop, Transaction
 from gateway.settings import SmtpSettings
@@ -58,7 +60,8 @@ class GatewaySMTP(SMTP):
             return
         refusal = self.gateway.admit(transport.get_extra_info("peername"))
         if refusal:
-            transport.write(refusal.encode() + b"\r\n")
+            if isinstance(transport, asyncio.WriteTransport):
+                transport.write(refusal.encode() + b"\r\n")
             transport.close()
             return
         self.gateway.sessions += 1
@@ -75,10 +78,13 @@ class GatewaySMTP(SMTP):
 class Handler:
     """aiosmtpd handler hooks: one small method per SMTP command we care about."""
 
-    def __init__(self, settings: SmtpSettings, hop: NextHop, pipeline: Pipeline):
+    def __init__(
+        self, settings: SmtpSettings, hop: NextHop, pipeline: Pipeline, confirm: ConfirmService | None = None
+    ):
         self.settings = settings
         self.hop = hop
         self.pipeline = pipeline
+        self.confirm = confirm  # warn and confirm; None: warned mail is simply held
         self.networks = [ipaddress.ip_network(n, strict=False) for n in settings.allowed_networks]
         self.sessions = 0
         self.in_flight = 0
@@ -129,12 +135,16 @@ class Handler:
         self, server: SMTP, session: Session, envelope: SmtpEnvelope, address: str, options: list[str]
     ) -> str:
         transaction = self._hop.get(id(session))
+        if self.confirm is not None and self.confirm.is_reply_address(address):
+            transaction = None  # a reply to one of our notices: answered here, never relayed
         if transaction is not None:
             reply = await transaction.rcpt(address, options)
             if not reply.ok:
                 return reply.line()
         envelope.rcpt_tos.append(address)
-        envelope.rcpt_options.append(options)
+        # One list per recipient (aiosmtpd's default flattens them), so each
+        # recipient's DSN parameters travel with it to the next hop.
+        envelope.rcpt_options.append(options)  # type: ignore[arg-type]
         return "250 2.1.5 Ok"
 
     async def handle_RSET(self, server: SMTP, session: Session, envelope: SmtpEnvelope) -> str:
@@ -154,25 +164,37 @@ class Handler:
             if transaction is not None:
                 await transaction.close()
 
-    async def _process(self, session: Session, envelope: SmtpEnvelope, transaction: Transaction | None) -> str:
+    async def _process(
+        self, session: Session, envelope: SmtpEnvelope, transaction: Transaction | None
+    ) -> str:
+        env = _envelope(session, envelope)
+        raw = envelope.original_content or b""
+        if self.confirm is not None:
+            env, answer = await self.confirm.take_replies(raw, env)
+            if answer is not None:
+                return answer
         if self.in_flight >= self.settings.max_in_flight:
             return BUSY
         self.in_flight += 1
         started = time.perf_counter()
-        env = _envelope(session, envelope)
-        raw = envelope.original_content or b""
         try:
-            scan, decision = await self.pipeline.evaluate(raw, env)
+            scan, decision = await self._evaluate(raw, env)
         except ScanFailed as exc:
             log.error("scan failed (%s); answering 451", exc)
             return SCAN_FAILED
         finally:
             self.in_flight -= 1
-        outcome = await carry_out(
-            raw, env, scan, decision, self.pipeline.store, transaction, list(env.recipients) if transaction else []
-        )
+        accepted = list(env.recipients) if transaction else []
+        store = self.pipeline.store
+        outcome = await carry_out(raw, env, scan, decision, store, transaction, accepted, self.confirm)
         self.pipeline.log_outcome(env, scan, decision, outcome, time.perf_counter() - started)
         return outcome.reply
+
+    async def _evaluate(self, raw: bytes, env: Envelope) -> tuple[ScanResult, Decision]:
+        if self.confirm is not None and await self.confirm.is_own_notice(raw):
+            # One of our own notices coming back: pass it, never scan it into another notice.
+            return own_notice_verdict(raw, env)
+        return await self.pipeline.evaluate(raw, env)
 
     def end_transaction(self, session: Session | None) -> None:
         """Close any next-hop transaction this session left open."""
@@ -193,7 +215,9 @@ def _envelope(session: Session, envelope: SmtpEnvelope) -> Envelope:
     )
 
 
-def server_factory(handler: Handler, settings: SmtpSettings, tls: ssl.SSLContext | None) -> Callable[[], SMTP]:
+def server_factory(
+    handler: Handler, settings: SmtpSettings, tls: ssl.SSLContext | None
+) -> Callable[[], SMTP]:
     """A protocol factory for ``loop.create_server``."""
     return lambda: GatewaySMTP(handler, settings, tls)
 

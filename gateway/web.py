@@ -14,6 +14,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from gateway.confirm.service import ConfirmService
+from gateway.confirm.web import confirm_routes
+from gateway.console.routes import console_routes
 from gateway.pipeline import Pipeline
 from gateway.relay import NextHop
 from gateway.settings import Settings
@@ -28,6 +31,7 @@ class WebContext:
     store: Store
     hop: NextHop
     pipeline: Pipeline | None = None  # None when the web service runs without SMTP (tests)
+    confirm: ConfirmService | None = None  # None: one is made from settings and store
 
 
 def build_app(ctx: WebContext) -> Starlette:
@@ -35,6 +39,8 @@ def build_app(ctx: WebContext) -> Starlette:
     routes: list[BaseRoute] = [
         Route("/healthz", _healthz),
         Route("/readyz", _readyz),
+        *console_routes(ctx.settings, ctx.store, ctx.hop, ctx.pipeline.scanner if ctx.pipeline else None),
+        *confirm_routes(ctx.confirm or ConfirmService(ctx.settings, ctx.store)),
     ]
     app = Starlette(routes=routes)
     app.state.ctx = ctx

@@ -124,7 +124,9 @@ class PostfixInstance:
             MAIN_CF.format(queue=queue, data=data, final=self.final_port, log=self.log, root=self.root)
         )
         (self.config / "master.cf").write_text(
-            MASTER_CF.format(upstream=self.upstream_port, gateway=self.gateway_port, reinject=self.reinject_port)
+            MASTER_CF.format(
+                upstream=self.upstream_port, gateway=self.gateway_port, reinject=self.reinject_port
+            )
         )
         # Postfix checks its folders are not writable by others; pytest's tmp dirs are fine.
         self._postfix("check")

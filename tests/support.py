@@ -82,7 +82,9 @@ class SinkHandler:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         with self.lock:
             self.messages.append(
-                Received(str(envelope.mail_from), list(envelope.rcpt_tos), bytes(envelope.original_content or b""))
+                Received(
+                    str(envelope.mail_from), list(envelope.rcpt_tos), bytes(envelope.original_content or b"")
+                )
             )
         return "250 2.0.0 Ok: queued"
 
@@ -185,7 +187,9 @@ def write_settings(workdir: Path, next_hop_port: int, **overrides: Any) -> tuple
     return path, port
 
 
-def message(subject: str, body: str, sender: str = "alice@agency.gov.au", to: str = "bob@example.com") -> bytes:
+def message(
+    subject: str, body: str, sender: str = "alice@agency.gov.au", to: str = "bob@example.com"
+) -> bytes:
     """A small synthetic RFC 5322 message with CRLF line endings."""
     lines = [
         f"From: {sender}",

@@ -14,11 +14,13 @@ NESTED = (
     b"X-Protective-Marking: VER=2018.1, NS=gov.au, SEC=OFFICIAL:Sensitive\r\n"
     b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=XX\r\n\r\n"
     b"--XX\r\nContent-Type: multipart/alternative; boundary=YY\r\n\r\n"
-    b"--YY\r\nContent-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+    b"--YY\r\nContent-Type: text/plain; charset=iso-8859-1\r\n"
+    b"Content-Transfer-Encoding: quoted-printable\r\n\r\n"
     b"Caf=E9 plain\r\n--YY\r\nContent-Type: text/html\r\n\r\n<p>html <b>body</b></p><script>x()</script>\r\n"
     b"--YY--\r\n--XX\r\nContent-Type: message/rfc822\r\n\r\n"
     b"Subject: inner\r\nContent-Type: text/plain\r\n\r\ninner body\r\n"
-    b"--XX\r\nContent-Type: text/csv; name=clients.csv\r\nContent-Disposition: attachment; filename=clients.csv\r\n\r\n"
+    b"--XX\r\nContent-Type: text/csv; name=clients.csv\r\n"
+    b"Content-Disposition: attachment; filename=clients.csv\r\n\r\n"
     b"id,tfn\r\n1,123 456 782\r\n--XX--\r\n"
 )
 
@@ -61,7 +63,11 @@ def test_deep_nesting_stops_at_the_limit() -> None:
 def _corpus_messages() -> list[Path]:
     root = shared_dir("corpora", "mime_robustness")
     skip = {".json", ".xml", ".md", ".tsv", ".out", ".bin", ".py", ".js"}
-    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() not in skip and "_decoded_" not in p.name)
+    return sorted(
+        p
+        for p in root.rglob("*")
+        if p.is_file() and p.suffix.lower() not in skip and "_decoded_" not in p.name
+    )
 
 
 def test_every_corpus_message_parses_without_exception() -> None:

@@ -35,7 +35,10 @@ def test_example_file_is_valid_and_equals_the_defaults() -> None:
 
 def test_values_are_read(tmp_path: Path) -> None:
     settings = load_settings(
-        write(tmp_path, "smtp: {listen: '0.0.0.0:2525', allowed_networks: [10.0.0.0/8]}\ninternal_domains: [a.gov.au]\n")
+        write(
+            tmp_path,
+            "smtp: {listen: '0.0.0.0:2525', allowed_networks: [10.0.0.0/8]}\ninternal_domains: [a.gov.au]\n",
+        )
     )
     assert settings.smtp.listen == "0.0.0.0:2525"
     assert settings.smtp.allowed_networks == ("10.0.0.0/8",)

@@ -15,7 +15,9 @@ from tests.support import GatewayProcess, Sink, message
 TFN_AND_CARD = "Client tax file number 123 456 782, card 4111 1111 1111 1111 for the refund."
 
 
-def send(port: int, raw: bytes, sender: str = "alice@agency.gov.au", rcpts: tuple[str, ...] = ("bob@example.com",)):
+def send(
+    port: int, raw: bytes, sender: str = "alice@agency.gov.au", rcpts: tuple[str, ...] = ("bob@example.com",)
+):
     with smtplib.SMTP("127.0.0.1", port, timeout=60) as client:
         return client.sendmail(sender, list(rcpts), raw)
 
@@ -105,7 +107,9 @@ def test_next_hop_down_gives_451_then_retry_delivers_once(
         sink.stop()
 
 
-def test_next_hop_recipient_replies_are_mirrored(sink: Sink, make_gateway: Callable[..., GatewayProcess]) -> None:
+def test_next_hop_recipient_replies_are_mirrored(
+    sink: Sink, make_gateway: Callable[..., GatewayProcess]
+) -> None:
     sink.handler.refuse["nobody@example.com"] = "550 5.1.1 <nobody@example.com>: User unknown"
     sink.handler.refuse["later@example.com"] = "450 4.2.1 Mailbox busy"
     gateway = make_gateway(sink.port)
@@ -173,16 +177,22 @@ def test_oversized_message_gets_552(sink: Sink, make_gateway: Callable[..., Gate
     assert sink.messages == []
 
 
-def test_utf8_envelope_and_8bit_body_pass_through(sink: Sink, make_gateway: Callable[..., GatewayProcess]) -> None:
+def test_utf8_envelope_and_8bit_body_pass_through(
+    sink: Sink, make_gateway: Callable[..., GatewayProcess]
+) -> None:
     gateway = make_gateway(sink.port)
     raw = message("café", "Crème brûlée at noon — ça va?")
     with smtplib.SMTP("127.0.0.1", gateway.port, timeout=60) as client:
-        client.sendmail("zoë@agency.gov.au", ["josé@example.com"], raw, mail_options=["SMTPUTF8", "BODY=8BITMIME"])
+        client.sendmail(
+            "zoë@agency.gov.au", ["josé@example.com"], raw, mail_options=["SMTPUTF8", "BODY=8BITMIME"]
+        )
     assert sink.messages[0].recipients == ["josé@example.com"]
     assert sink.messages[0].data.endswith(raw)
 
 
-def test_many_sessions_at_once_are_all_answered(sink: Sink, make_gateway: Callable[..., GatewayProcess]) -> None:
+def test_many_sessions_at_once_are_all_answered(
+    sink: Sink, make_gateway: Callable[..., GatewayProcess]
+) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     gateway = make_gateway(sink.port, smtp={"max_sessions": 4})
@@ -202,3 +212,10 @@ def test_many_sessions_at_once_are_all_answered(sink: Sink, make_gateway: Callab
     assert set(codes) <= {250, 421}
     assert codes.count(250) == len(sink.messages) >= 4
     assert time.monotonic() - started < 120
+
+
+def test_null_sender_bounce_passes_through(sink: Sink, make_gateway: Callable[..., GatewayProcess]) -> None:
+    gateway = make_gateway(sink.port)
+    raw = message("Undelivered Mail Returned to Sender", "The message could not be delivered.", sender="")
+    send(gateway.port, raw, sender="")
+    assert [(m.sender, m.recipients) for m in sink.messages] == [("<>", ["bob@example.com"])]

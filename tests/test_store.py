@@ -40,8 +40,8 @@ def test_kept_message_round_trips(store_url: str) -> None:
     assert message.findings[0].excerpt == "••• ••• 782"
     assert message.findings[0].attributes == {"kind": "9-digit"}
     assert message.rules[0]["guidance"] == "Ask first"
-    assert [m.id for m in reopened.list(("held",))] == [ident]
-    assert reopened.list(("released",)) == []
+    assert [m.id for m in reopened.list_messages(("held",))] == [ident]
+    assert reopened.list_messages(("released",)) == []
 
 
 def test_transition_is_compare_and_set(store_url: str) -> None:

@@ -137,7 +137,7 @@ class Store:
         }
         with self._begin() as conn:
             conn.execute(messages.insert().values(**row))
-            self._append_audit(conn, "gateway", status, ident, detail)
+            self.append_audit(conn, "gateway", status, ident, detail)
         return ident
 
     def get(self, ident: str) -> StoredMessage | None:
@@ -145,7 +145,7 @@ class Store:
             row = conn.execute(messages.select().where(messages.c.id == ident)).mappings().first()
         return _to_message(row) if row else None
 
-    def list(self, statuses: tuple[str, ...] = (), limit: int = 500) -> list[StoredMessage]:
+    def list_messages(self, statuses: tuple[str, ...] = (), limit: int = 500) -> list[StoredMessage]:
         """Messages (without raw bytes), newest first, optionally by status."""
         cols = [c for c in messages.c if c.name != "raw"]
         query = sa.select(*cols).order_by(messages.c.created_at.desc()).limit(limit)
@@ -171,13 +171,13 @@ class Store:
             )
             if result.rowcount != 1:
                 return False
-            self._append_audit(conn, actor, to_status, ident, detail)
+            self.append_audit(conn, actor, to_status, ident, detail)
         return True
 
     def record(self, actor: str, action: str, message: str | None, detail: dict[str, Any]) -> None:
         """Append an audit entry on its own."""
         with self._begin() as conn:
-            self._append_audit(conn, actor, action, message, detail)
+            self.append_audit(conn, actor, action, message, detail)
 
     def audit_trail(self, message: str | None = None) -> list[AuditEntry]:
         query = audit.select().order_by(audit.c.seq)
@@ -194,15 +194,18 @@ class Store:
         for entry in self.audit_trail():
             if entry.prev_hash != prev:
                 problems.append(f"entry {entry.seq}: previous hash does not match entry before it")
-            expected = _entry_hash(entry.prev_hash, entry.at, entry.actor, entry.action, entry.message, entry.detail)
+            expected = _entry_hash(
+                entry.prev_hash, entry.at, entry.actor, entry.action, entry.message, entry.detail
+            )
             if entry.hash != expected:
                 problems.append(f"entry {entry.seq}: content does not match its hash")
             prev = entry.hash
         return problems
 
-    def _append_audit(
+    def append_audit(
         self, conn: Connection, actor: str, action: str, message: str | None, detail: dict[str, Any]
     ) -> None:
+        """Append an audit entry inside the caller's transaction (commits with it)."""
         if conn.dialect.name == "postgresql":
             # Serialise appends across nodes so the chain stays linear.
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(727366)"))
