@@ -28,6 +28,7 @@ from presidio_analyzer import AnalysisExplanation, EntityRecognizer, RecognizerR
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
 from detectors import checksums
+from detectors.prefilter import Trigger, Windowed, literals
 
 CONTEXT_BEFORE = 80
 CONTEXT_AFTER = 40
@@ -239,6 +240,13 @@ class IdentifierRecognizer(EntityRecognizer):
     ENTITY = ""
     SHAPES: tuple[Shape, ...] = ()
     RIVALS: tuple[Rival, ...] = ()
+    # Prefilter: every candidate contains one of these (or, where context is
+    # required, one lies near it); see detectors.prefilter.
+    TRIGGERS: tuple[Trigger, ...] = ()
+
+    def prefilter_spec(self) -> Windowed:
+        """Where the fast path runs this recogniser: windows around its triggers."""
+        return Windowed(self.TRIGGERS)
 
     def __init__(self) -> None:
         # context=[] keeps Presidio's own context enhancer away from our scores.
@@ -298,6 +306,36 @@ class IdentifierRecognizer(EntityRecognizer):
         )
 
 
+# --- prefilter triggers (Hyperscan/``re`` syntax over detectors.prefilter.scan_bytes) ----------
+
+_T_SEP = r"[ \xa0-]"
+# A value-shaped trigger is part of the value: the window reads the context
+# either side (80/40), the rival's context and the look-behinds, with room to spare.
+_SHAPE_BEFORE = CONTEXT_BEFORE + CONTEXT_AFTER + 40
+_SHAPE_AFTER = CONTEXT_BEFORE + CONTEXT_AFTER + 40
+# A context-word trigger: the value lies within 80 characters after it or 40
+# before it, and its own context is read from there.
+_WORD_REACH = 2 * (CONTEXT_BEFORE + CONTEXT_AFTER) + 60
+_T_NINE = Trigger(rf"\d{{3}}{_T_SEP}?\d{{3}}{_T_SEP}?\d{{3}}", 11, _SHAPE_BEFORE, _SHAPE_AFTER)
+_T_EIGHT = Trigger(rf"\d{{3}}{_T_SEP}?\d{{3}}{_T_SEP}?\d{{2}}", 10, _SHAPE_BEFORE, _SHAPE_AFTER)
+
+
+def _context_words(*words: str, reach: int = _WORD_REACH) -> tuple[Trigger, ...]:
+    """Triggers on the literal words that every alternative of a required context contains."""
+    return literals(words, reach, reach)
+
+
+# ``\s`` of the context patterns (Unicode) over scan_bytes: Latin-1 spaces too.
+_T_SPACE = r"[\s\x1c-\x1f\x85\xa0]"
+
+
+def _context_phrases(*phrases: tuple[str, int], reach: int = _WORD_REACH) -> tuple[Trigger, ...]:
+    """Triggers for multi-word context alternatives, ``(pattern, longest match)`` each."""
+    return tuple(
+        Trigger(p.replace(r"\s", _T_SPACE), width, reach, reach, caseless=True) for p, width in phrases
+    )
+
+
 _NINE_DIGITS = _id_pattern(rf"\d{{3}}{_SEP}?\d{{3}}{_SEP}?\d{{3}}")
 # ABNs turn up in every grouping ("211 082 588 59", "46 0 0 2722 3 49" in python-stdnum's
 # list of real ones); 11 digits with at most one separator between any two is still
@@ -315,6 +353,7 @@ class TfnRecognizer(IdentifierRecognizer):
     """Tax File Number: 9 digits (mod 11); legacy 8 digits only with strong context."""
 
     ENTITY = "AU_TFN"
+    TRIGGERS = (_T_EIGHT,)  # the 9-digit shape contains the 8-digit one
     SHAPES = (
         Shape(_NINE_DIGITS, _on_value(checksums.tfn_valid), TFN_CONTEXT, 0.4, name="TFN"),
         Shape(
@@ -333,6 +372,7 @@ class AcnRecognizer(IdentifierRecognizer):
     """Australian Company Number (and ARBN/ARSN): 9 digits, modified mod 10."""
 
     ENTITY = "AU_ACN"
+    TRIGGERS = (_T_NINE,)
     SHAPES = (Shape(_NINE_DIGITS, _on_value(checksums.acn_valid), ACN_CONTEXT, 0.3, name="ACN"),)
     RIVALS = (Rival("AU_TFN", checksums.tfn_valid, TFN_CONTEXT),)
 
@@ -341,6 +381,7 @@ class AbnRecognizer(IdentifierRecognizer):
     """Australian Business Number: 11 digits, mod 89."""
 
     ENTITY = "AU_ABN"
+    TRIGGERS = (Trigger(rf"\d(?:{_T_SEP}?\d){{10}}", 21, _SHAPE_BEFORE, _SHAPE_AFTER),)
     SHAPES = (Shape(_ELEVEN_DIGITS, _on_value(checksums.abn_valid), ABN_CONTEXT, 0.4, name="ABN"),)
     RIVALS = (Rival("AU_MEDICARE", _medicare11_valid, MEDICARE_CONTEXT),)
 
@@ -349,6 +390,7 @@ class MedicareRecognizer(IdentifierRecognizer):
     """Medicare card number, 10 digits or 11 with the IRN, spaced, hyphenated or plain."""
 
     ENTITY = "AU_MEDICARE"
+    TRIGGERS = (Trigger(rf"[2-6]\d{{3}}{_T_SEP}?\d{{5}}{_T_SEP}?\d", 12, _SHAPE_BEFORE, _SHAPE_AFTER),)
     SHAPES = (Shape(_MEDICARE, _on_value(checksums.medicare_valid), MEDICARE_CONTEXT, 0.4, name="Medicare"),)
     RIVALS = (Rival("AU_ABN", checksums.abn_valid, ABN_CONTEXT),)
 
@@ -357,6 +399,11 @@ class HealthcareIdentifierRecognizer(IdentifierRecognizer):
     """IHI, HPI-I and HPI-O: 16 digits, prefix 800360/1/2, Luhn."""
 
     ENTITY = "AU_IHI"
+    TRIGGERS = (
+        Trigger(
+            rf"8003{_T_SEP}?6[0-2]\d{{2}}{_T_SEP}?\d{{4}}{_T_SEP}?\d{{4}}", 19, _SHAPE_BEFORE, _SHAPE_AFTER
+        ),
+    )
     SHAPES = (
         Shape(
             _id_pattern(rf"8003{_SEP}?6[0-2]\d{{2}}{_SEP}?\d{{4}}{_SEP}?\d{{4}}"),
@@ -372,6 +419,10 @@ class DvaFileNumberRecognizer(IdentifierRecognizer):
     """DVA file number (METeOR fixed-length form); no checksum, so context is required."""
 
     ENTITY = "AU_DVA"
+    TRIGGERS = (
+        *_context_words("dva", "veteran"),
+        *_context_phrases((r"(?:gold|white|orange)\s+card", 80), (r"file\s+no", 80)),
+    )
     SHAPES = (
         Shape(
             _word_pattern(r"[NVQWST](?:[A-Z ]\d{6}|[A-Z]{2}\d{5}|[A-Z]{3}\d{4})[A-Z]?"),
@@ -388,6 +439,12 @@ class CentrelinkCrnRecognizer(IdentifierRecognizer):
     """Centrelink Customer Reference Number: 9 digits + letter, context required."""
 
     ENTITY = "AU_CRN"
+    TRIGGERS = (
+        *_context_words("crn", "centrelink", "concession"),
+        *_context_phrases(
+            (r"customer\s+reference", 80), (r"services\s+australia", 80), (r"health\s+care\s+card", 80)
+        ),
+    )
     SHAPES = (
         Shape(
             re.compile(
@@ -411,6 +468,10 @@ class PassportRecognizer(IdentifierRecognizer):
     """AU passport number: letter(s) + 7 digits with passport context, or in an MRZ line."""
 
     ENTITY = "AU_PASSPORT"
+    TRIGGERS = (
+        *_context_words("passport", "travel"),
+        Trigger(r"AUS\d{7}[MFX<]\d{7}", 19, _SHAPE_BEFORE, _SHAPE_AFTER),  # MRZ: no context needed
+    )
     _SHAPE = _word_pattern(r"[A-Z]{1,2}\d{7}")
     SHAPES = (
         Shape(
@@ -449,6 +510,14 @@ class DriverLicenceRecognizer(IdentifierRecognizer):
     """Driver licence and licence card numbers (6–10 characters, no checksum), context required."""
 
     ENTITY = "AU_DRIVER_LICENCE"
+    TRIGGERS = (
+        *_context_words("learner"),
+        *_context_phrases(
+            (r"driv(?:er|ers|er['\x1a]s|ing)\s*lic", 80),
+            (r"licen[cs]e\s+card", 80),
+            (r"licence\s+(?:number|no|#)", 80),
+        ),
+    )
     SHAPES = (
         Shape(
             _word_pattern(
@@ -470,6 +539,11 @@ class PaymentCardRecognizer(IdentifierRecognizer):
     """Payment cards (Luhn + issuer range), including Mastercard 2-series that Presidio misses."""
 
     ENTITY = "CREDIT_CARD"
+    TRIGGERS = (
+        Trigger(r"\d{13}", 13, _SHAPE_BEFORE, _SHAPE_AFTER),
+        Trigger(r"\d{4}[ -]\d{4}[ -]\d{4}[ -]\d{4}", 19, _SHAPE_BEFORE, _SHAPE_AFTER),
+        Trigger(r"\d{4}[ -]\d{6}[ -]\d{4}", 16, _SHAPE_BEFORE, _SHAPE_AFTER),
+    )
     SHAPES = (
         Shape(
             re.compile(
@@ -500,6 +574,12 @@ class BankAccountRecognizer(IdentifierRecognizer):
     """
 
     ENTITY = "AU_BANK_ACCOUNT"
+    # Context is required; the span (BSB through account, ~100 characters) lies within
+    # 80/40 characters of it, and an account number is looked for 74 characters back.
+    TRIGGERS = (
+        *_context_words("bsb", "acct", "account", "a/c", "bank", "eft", "remittance", reach=2 * _WORD_REACH),
+        *_context_phrases((r"direct\s+(?:credit|deposit|debit)", 80), reach=2 * _WORD_REACH),
+    )
 
     def candidates(self, text: str) -> Iterator[Candidate]:
         """Pair each BSB-shaped number with the nearest account number on either side."""

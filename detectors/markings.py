@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from presidio_analyzer import LocalRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
+from detectors.prefilter import Trigger, Windowed, literals
 from gateway.model import Finding
 
 ENTITY = "PROTECTIVE_MARKING"
@@ -497,6 +498,28 @@ def _overlaps(hit: _Hit, others: list[_Hit]) -> bool:
     return any(hit.start < o.end and o.start < hit.end for o in others)
 
 
+# Prefilter: every level form above contains one of these words, in this case.
+# A banner may continue on the following caveat lines and an inline marking is
+# judged by SHOUT_CONTEXT characters either side, so windows reach well past the
+# word (and are widened to whole lines); an EPMS run has up to two VER/NS pairs
+# before SEC= and thirty pairs of up to ~150 characters after it.
+_MARKING_WORDS = (
+    "OFFICIAL",
+    "Official",
+    "PROTECTED",
+    "SECRET",
+    "UNCLASSIFIED",
+    "FOUO",
+    "Sensitive",
+    "SENSITIVE",
+)
+PREFILTER_TRIGGERS: tuple[Trigger, ...] = (
+    *literals(_MARKING_WORDS, 2 * MAX_BANNER_LINE, 8 * MAX_BANNER_LINE, caseless=False),
+    *literals(("CONFIDENCE",), 2 * MAX_BANNER_LINE, 8 * MAX_BANNER_LINE, caseless=False),
+    Trigger(r"(?:SEC|DLM)[ \t]{0,3}=", 7, 400, 31 * 160, caseless=True),
+)
+
+
 class ProtectiveMarkingRecognizer(LocalRecognizer):
     """Finds protective markings in any segment; attributes carry the parsed marking."""
 
@@ -505,6 +528,10 @@ class ProtectiveMarkingRecognizer(LocalRecognizer):
 
     def load(self) -> None:
         """Nothing to load: the patterns are compiled at import."""
+
+    def prefilter_spec(self) -> Windowed:
+        """Where the fast path runs this recogniser: whole lines around marking words."""
+        return Windowed(PREFILTER_TRIGGERS, snap_lines=True)
 
     def analyze(
         self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None

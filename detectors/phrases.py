@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from presidio_analyzer import LocalRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
 from detectors.custom import RecognizerConfigError
+from detectors.prefilter import PATTERN_KEY, Anchored, Trigger, trigger_source
 
 PHRASE_ENTITY = "CONFIDENTIAL_PHRASE"
 SENSITIVE_ENTITY = "SENSITIVE_INFO"
@@ -55,6 +56,9 @@ class Matcher:
 
     pattern: re.Pattern[str]
     anchor: str = ""
+    # Longest possible match, when known (literal phrases): windows around the
+    # anchor then need be no wider, which keeps common anchor words cheap.
+    reach: int = 0
 
 
 @dataclass(frozen=True)
@@ -97,8 +101,10 @@ def literal_pattern(phrase: str, case_sensitive: bool = False) -> re.Pattern[str
 
 def literal_matcher(phrase: str, case_sensitive: bool = False) -> Matcher:
     """:func:`literal_pattern` gated on the phrase's longest word."""
-    anchor = max(re.split(r"[\s-]+", phrase.strip()), key=len).lower()
-    return Matcher(literal_pattern(phrase, case_sensitive), anchor)
+    words = [w for w in re.split(r"[\s-]+", phrase.strip()) if w]
+    anchor = max(words, key=len).lower()
+    reach = sum(len(w) for w in words) + 5 * (len(words) - 1) + 2  # +2: look-arounds see past the match
+    return Matcher(literal_pattern(phrase, case_sensitive), anchor, reach)
 
 
 _LEADING_WORD = re.compile(r"(?:\(\?[a-zA-Z]{1,5}\))?(?:\\b|\^)?([A-Za-z]{3,})(?![?*{|])")
@@ -306,37 +312,104 @@ ANCHOR_BEFORE = 200
 ANCHOR_AFTER = 1000
 
 
-def _find(matcher: Matcher, text: str, lower: str) -> Iterator[tuple[int, int]]:
+# Where each anchor word starts in ``text.lower()``, when a prefilter already knows.
+Positions = Mapping[str, Sequence[int]]
+
+
+def _find(
+    matcher: Matcher, text: str, lower: str, positions: Positions | None = None
+) -> Iterator[tuple[int, int]]:
     """Spans of ``matcher`` in ``text`` (``lower`` is ``text.lower()``)."""
+    if not matcher.anchor and positions is not None and PATTERN_KEY + matcher.pattern.pattern in positions:
+        # A regex without anchor word that the prefilter ran as a trigger: search before its match ends.
+        ends = positions[PATTERN_KEY + matcher.pattern.pattern]
+        for lo, hi in _merged((max(0, e - PATTERN_REACH), min(len(text), e + 8)) for e in ends):
+            yield from (m.span() for m in matcher.pattern.finditer(text, lo, hi))
+        return
     if not matcher.anchor or len(lower) != len(text):  # lower() changed offsets: scan it all
         yield from (m.span() for m in matcher.pattern.finditer(text))
         return
-    for lo, hi in _windows(lower, matcher.anchor):
+    for lo, hi in _windows(lower, matcher.anchor, positions, matcher.reach):
         yield from (m.span() for m in matcher.pattern.finditer(text, lo, hi))
 
 
-def _windows(lower: str, anchor: str) -> list[tuple[int, int]]:
-    """Merged ``[pos - ANCHOR_BEFORE, pos + ANCHOR_AFTER)`` windows around each occurrence."""
-    windows: list[tuple[int, int]] = []
+# Longest match of an anchorless regex before the end its trigger reported.
+PATTERN_REACH = 1000
+
+
+def _merged(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for lo, hi in spans:
+        if out and lo <= out[-1][1]:
+            out[-1] = (out[-1][0], max(hi, out[-1][1]))
+        else:
+            out.append((lo, hi))
+    return out
+
+
+def _occurrences(lower: str, anchor: str) -> Iterator[int]:
     pos = lower.find(anchor)
     while pos >= 0:
-        lo, hi = max(0, pos - ANCHOR_BEFORE), min(len(lower), pos + ANCHOR_AFTER)
+        yield pos
+        pos = lower.find(anchor, pos + 1)
+
+
+def _windows(
+    lower: str, anchor: str, positions: Positions | None = None, reach: int = 0
+) -> list[tuple[int, int]]:
+    """Merged windows around each occurrence: ``reach`` either side, else ANCHOR_BEFORE/AFTER."""
+    windows: list[tuple[int, int]] = []
+    found = positions.get(anchor, ()) if positions is not None else _occurrences(lower, anchor)
+    before, after = (reach, reach) if reach else (ANCHOR_BEFORE, ANCHOR_AFTER)
+    for pos in found:
+        lo, hi = max(0, pos - before), min(len(lower), pos + after)
         if windows and lo <= windows[-1][1]:
             windows[-1] = (windows[-1][0], hi)
         else:
             windows.append((lo, hi))
-        pos = lower.find(anchor, pos + 1)
     return windows
 
 
-def _matches(categories: Iterable[Category], text: str) -> list[tuple[Category, int, int]]:
+def _matches(
+    categories: Iterable[Category], text: str, positions: Positions | None = None
+) -> list[tuple[Category, int, int]]:
     """Category matches, longest first where two overlap within one category."""
     out: list[tuple[Category, int, int]] = []
     lower = text.lower()
     for category in categories:
-        spans = [span for matcher in category.patterns for span in _find(matcher, text, lower)]
+        spans = [span for matcher in category.patterns for span in _find(matcher, text, lower, positions)]
         out.extend((category, s, e) for s, e in _outermost(spans))
     return out
+
+
+def prefilter_spec_for(categories: Iterable[Category]) -> Anchored | None:
+    """The anchor words of every matcher, for the fast path (None: some anchor is not ASCII).
+
+    A matcher without an anchor (a hand-written regex) is still run on the
+    whole text, so then the recogniser runs even where no anchor occurs.
+    """
+    matchers = [m for c in categories for m in c.patterns]
+    anchors = sorted({m.anchor for m in matchers if m.anchor})
+    if not all(a.isascii() for a in anchors):
+        return None  # Hyperscan folds ASCII case only
+    patterns: dict[str, Trigger] = {}
+    always = False
+    for matcher in (m for m in matchers if not m.anchor):
+        source = trigger_source(matcher.pattern.pattern)
+        if source is None:
+            always = True
+            continue
+        caseless = bool(matcher.pattern.flags & re.IGNORECASE)
+        patterns[matcher.pattern.pattern] = Trigger(
+            source,
+            PATTERN_REACH,
+            0,
+            0,
+            caseless,
+            prefilter_mode=True,
+            key=PATTERN_KEY + matcher.pattern.pattern,
+        )
+    return Anchored(tuple(anchors), tuple(patterns.values()), always)
 
 
 def _outermost(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -364,11 +437,27 @@ class ConfidentialPhraseRecognizer(LocalRecognizer):
         self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
     ) -> list[RecognizerResult]:
         """Phrase matches; inside quoted history or a disclaimer they score 0.2."""
+        return self.analyze_anchored(text, None, entities, nlp_artifacts)
+
+    def prefilter_spec(self) -> Anchored | None:
+        """Where the fast path runs this recogniser: around its anchor words."""
+        return prefilter_spec_for(self.dictionary.categories)
+
+    def analyze_anchored(
+        self,
+        text: str,
+        positions: Positions | None,
+        entities: list[str],
+        nlp_artifacts: NlpArtifacts | None = None,
+    ) -> list[RecognizerResult]:
+        """:meth:`analyze`, given where the anchor words start (None: find them here)."""
         if entities and PHRASE_ENTITY not in entities:
             return []
-        regions = ignored_regions(text, self.dictionary.disclaimers)
+        matches = _matches(self.dictionary.categories, text, positions)
+        # Quoted history and disclaimers need the whole text, but only when something matched.
+        regions = ignored_regions(text, self.dictionary.disclaimers) if matches else []
         results = []
-        for category, start, end in _matches(self.dictionary.categories, text):
+        for category, start, end in matches:
             attributes = {"category": category.name}
             score = category.score
             region = _region_at(regions, start, end)
@@ -410,13 +499,30 @@ class SensitiveInfoRecognizer(LocalRecognizer):
         self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
     ) -> list[RecognizerResult]:
         """Cue matches with ``category`` and ``context`` (title, name, identifier, person, role, none)."""
+        return self.analyze_anchored(text, None, entities, nlp_artifacts)
+
+    def prefilter_spec(self) -> Anchored | None:
+        """Where the fast path runs this recogniser: around its cue words."""
+        return prefilter_spec_for(self.dictionary.categories)
+
+    def analyze_anchored(
+        self,
+        text: str,
+        positions: Positions | None,
+        entities: list[str],
+        nlp_artifacts: NlpArtifacts | None = None,
+    ) -> list[RecognizerResult]:
+        """:meth:`analyze`, given where the cue words start (None: find them here)."""
         if entities and SENSITIVE_ENTITY not in entities:
+            return []
+        matches = _matches(self.dictionary.categories, text, positions)
+        if not matches:
             return []
         regions = ignored_regions(text, self.disclaimers)
         people = _ner_people(nlp_artifacts)
         paragraphs = _paragraphs(text)
         results = []
-        for category, start, end in _matches(self.dictionary.categories, text):
+        for category, start, end in matches:
             lo, hi = self._window(paragraphs, start, end)
             context = self.person_context(text, lo, hi, start, end, people)
             score = self._score(context)

@@ -8,14 +8,16 @@ extra) spaCy's named entities.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from presidio_analyzer import EntityRecognizer
+from presidio_analyzer import EntityRecognizer, PatternRecognizer
 from presidio_analyzer.predefined_recognizers import (
     IbanRecognizer,
     IpRecognizer,
     PhoneRecognizer,
 )
 
+from detectors import prefilter
 from detectors.au_identifiers import au_identifier_recognizers
 from detectors.config import DetectorConfig
 from detectors.custom import custom_entities, load_custom_recognizers
@@ -25,6 +27,7 @@ from detectors.fingerprint import FingerprintRecognizer
 from detectors.markings import ProtectiveMarkingRecognizer
 from detectors.markings import postprocess as marking_postprocess
 from detectors.phrases import recognizers as phrase_recognizers
+from detectors.prefilter import Trigger, WholeText, Windowed
 from detectors.secrets import SecretRecognizer
 from gateway.model import Finding
 
@@ -63,8 +66,8 @@ PIPELINE_ENTITIES = frozenset({"ENCRYPTED", "UNSCANNABLE", "FILE_TYPE_MISMATCH"}
 
 
 def pattern_recognizers(config: DetectorConfig) -> list[EntityRecognizer]:
-    """Every recogniser that needs no NLP model."""
-    return [
+    """Every recogniser that needs no NLP model, each with its prefilter spec attached."""
+    recognizers = [
         *au_identifier_recognizers(),  # replace Presidio's AU and credit-card recognisers
         OfflineEmailRecognizer(),
         IbanRecognizer(),
@@ -77,6 +80,74 @@ def pattern_recognizers(config: DetectorConfig) -> list[EntityRecognizer]:
         *phrase_recognizers(),
         *load_custom_recognizers(config.recognizers_dir),  # agency YAML, validated here
     ]
+    for recognizer in recognizers:
+        prefilter.attach(recognizer, prefilter_spec(recognizer))
+    return recognizers
+
+
+# --- prefilter metadata (see detectors.prefilter) -----------------------------------------
+
+# Windows for Presidio's recognisers need only hold the match and the characters
+# next to it that the recogniser checks: the context enhancer's five words before
+# a result are read separately, around each result (see detectors.engine).
+# A phone number: at least 5 digits (the shortest valid AU/NZ national number;
+# international ones have 6+), separated by at most 4 of phonenumbers' punctuation
+# characters (VALID_PUNCTUATION; other scripts' forms appear as space/placeholder).
+# The matcher checks one character either side, a time-stamp suffix, and an
+# extension ("ext. 1234") may follow the number.
+_PHONE_PUNCT = r"[-xX \xa0\xad().\[\]/~\x1a]"
+_NEAR = 24
+PRESIDIO_TRIGGERS: dict[type, tuple[Trigger, ...]] = {
+    # The local part before @ is unbounded in Presidio's regex; 300 characters in practice.
+    OfflineEmailRecognizer: (Trigger("@", 1, 300, 300),),
+    IbanRecognizer: (Trigger(r"[A-Z]{2}[0-9]{2}(?:[ -]?[A-Z0-9]{4}){2}", 14, _NEAR, 64),),
+    IpRecognizer: (
+        Trigger(r"[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}", 15, 64, 64),
+        # Every IPv6 form has two colons with at most four hex digits between them.
+        Trigger(r":[0-9A-Fa-f]{0,4}:", 6, 64, 64),
+    ),
+    PhoneRecognizer: (Trigger(rf"[0-9](?:{_PHONE_PUNCT}{{0,4}}[0-9]){{4}}", 21, _NEAR, 48),),
+}
+
+
+def prefilter_spec(recognizer: EntityRecognizer) -> prefilter.Spec | None:
+    """How the fast path may run ``recognizer``; None runs it on the whole text with NLP artifacts."""
+    if isinstance(recognizer, EdmRecognizer | FingerprintRecognizer):
+        return WholeText()  # windows of records / shingles of the whole document
+    hook = getattr(recognizer, "prefilter_spec", None)
+    if callable(hook):
+        spec = hook()
+        return spec if isinstance(spec, prefilter.Windowed | prefilter.Anchored | WholeText) else None
+    for cls, triggers in PRESIDIO_TRIGGERS.items():
+        if isinstance(recognizer, cls):
+            return Windowed(triggers)
+    if type(recognizer) is PatternRecognizer:
+        return custom_spec(recognizer)
+    return None
+
+
+def custom_spec(recognizer: PatternRecognizer) -> Windowed | WholeText:
+    """Agency YAML patterns as Hyperscan prefilter-mode triggers, where they can be.
+
+    Prefilter mode accepts look-arounds and back-references by matching a
+    superset (see :func:`prefilter.trigger_source`).  Deny lists and patterns
+    that cannot be triggers run on the whole text (a regex scan; context words
+    are still read per result).
+    """
+    patterns: list[Any] = list(getattr(recognizer, "patterns", None) or [])
+    if getattr(recognizer, "deny_list", None) or not patterns:
+        return WholeText()
+    triggers = []
+    for pattern in patterns:
+        source = prefilter.trigger_source(pattern.regex)
+        if source is None:
+            return WholeText()
+        triggers.append(Trigger(source, CUSTOM_MAX_MATCH, _NEAR, 64, True, prefilter_mode=True))
+    return Windowed(tuple(triggers))
+
+
+# Hyperscan reports where a match ends; windows reach this far back for its start.
+CUSTOM_MAX_MATCH = 1_000
 
 
 def all_entities(recognizers_dir: Path | None = None) -> frozenset[str]:

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from presidio_analyzer import LocalRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
+from detectors.prefilter import Trigger, Windowed, literals
+
 ENTITY = "SECRET"
 ATTRIBUTES_KEY = "attributes"
 RECOGNIZER_NAME = "SecretRecognizer"
@@ -417,6 +419,34 @@ def _overlap(a: SecretHit, b: SecretHit) -> bool:
     return a.start < b.end and b.start < a.end
 
 
+# --- prefilter: every rule's match contains one of its keywords ---------------------------------
+
+# Matches start at most ~420 characters before their keyword (an Azure SAS token's
+# sig=, the 300 characters a connection string's Password= looks back for
+# Server=) and end within ~1,100 after it (a PyPI token); Authorization headers
+# reach 2,000, JWTs 12,000 and key blocks MAX_KEY_BODY.
+SECRET_BEFORE = 600
+SECRET_AFTER = 1_200
+_LONG_REACH = {"authorization": 2_100}
+
+
+def prefilter_triggers(rules: tuple[SecretRule, ...] = RULES) -> tuple[Trigger, ...]:
+    """Triggers for :func:`find_secrets`: rule keywords, the JWT shape and key-block headers."""
+    words = sorted({k for rule in rules if rule.kind != "jwt" for k in rule.keywords})
+    triggers = [
+        Trigger(re.escape(w), len(w), SECRET_BEFORE, _LONG_REACH.get(w, SECRET_AFTER), caseless=True)
+        for w in words
+    ]
+    # "ey" alone is in every other word; a JWT starts with ey and 15 more token characters.
+    triggers.append(Trigger(r"ey[A-Za-z0-9_-]{15}", 17, 16, 12_100))
+    triggers += literals(("-----begin",), 80, MAX_KEY_BODY + 200)
+    triggers += literals(("PuTTY-User-Key-File-",), 16, 4_200, caseless=False)
+    return tuple(triggers)
+
+
+PREFILTER_TRIGGERS = prefilter_triggers()
+
+
 class SecretRecognizer(LocalRecognizer):
     """Presidio recogniser for :data:`RULES` and private-key blocks."""
 
@@ -425,6 +455,10 @@ class SecretRecognizer(LocalRecognizer):
 
     def load(self) -> None:
         """Nothing to load: the rules are compiled at import."""
+
+    def prefilter_spec(self) -> Windowed:
+        """Where the fast path runs this recogniser: windows around rule keywords."""
+        return Windowed(PREFILTER_TRIGGERS)
 
     def analyze(
         self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None

@@ -5,26 +5,31 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from dataclasses import replace
 from pathlib import Path
 
 import uvicorn
 
-from detectors.registry import all_entities
+from detectors.config import DetectorConfig
+from detectors.registry import NER_ENTITIES, all_entities
 from gateway.confirm.service import ConfirmService, run_expiry
+from gateway.history import SenderHistory
+from gateway.metrics import Metrics, scanner_state
 from gateway.outbox import Outbox, OutboxWorker
 from gateway.pipeline import Pipeline
-from gateway.policy import load_policy
+from gateway.policy import Policy, load_policy
 from gateway.relay import NextHop
 from gateway.settings import Settings, parse_hostport
 from gateway.smtp import Handler, server_factory, tls_context
 from gateway.store import Store
 from gateway.web import WebContext, build_app
-from gateway.workers import ScannerPool
+from gateway.workers import ScanFailed, ScannerPool
 
 log = logging.getLogger(__name__)
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 POLICY_POLL_S = 2.0
+SCANNER_CHECK_S = 5.0  # how often an idle scanner pool is checked for a dead worker
 
 
 def _mtime(path: Path) -> float | None:
@@ -47,6 +52,13 @@ def next_hop(settings: Settings) -> NextHop:
     return NextHop(settings.next_hop.url, settings.next_hop.timeout_s, settings.next_hop.helo)
 
 
+def detector_config(settings: Settings, policy: Policy) -> DetectorConfig:
+    """The detectors' settings, with spaCy NER switched on when a rule needs its entity
+    types (PERSON, LOCATION, …): NER costs ~10× the pattern recognisers, so only then."""
+    config = settings.detector_config()
+    return replace(config, ner=config.ner or bool(policy.entities & NER_ENTITIES))
+
+
 class Gateway:
     """One gateway process: everything `dlp-gateway run` starts."""
 
@@ -55,24 +67,50 @@ class Gateway:
         self.policy_path = resolve_policy_path(settings.policy)
         organisation = settings.organisation()
         # Refuse to start on a bad policy.
-        policy = load_policy(self.policy_path, all_entities(), organisation.directory.names)
-        self.store = Store(settings.store_url)
+        known = all_entities(settings.detector_config().recognizers_dir)
+        policy = load_policy(self.policy_path, known, organisation.directory.names)
+        self.store = Store(settings.store_url, settings.encryption.keyring())
         self.pool = ScannerPool(
-            settings.detector_config(), settings.limits, settings.scan.workers, settings.scan.timeout_s
+            detector_config(settings, policy), settings.limits, settings.scan.workers, settings.scan.timeout_s
         )
         self.pipeline = Pipeline(
-            self.pool, policy, self.store, settings.internal_domains, settings.scan.fail_mode, organisation
+            self.pool,
+            policy,
+            self.store,
+            settings.internal_domains,
+            settings.scan.fail_mode,
+            organisation,
+            SenderHistory(self.store),
+            known,
         )
         self.hop = next_hop(settings)
         self.outbox = Outbox(self.store, settings.outbox)
         self.courier = OutboxWorker(self.outbox, self.hop)
         self.confirm = ConfirmService(settings, self.store, self.outbox, self.courier.wake)
         self.handler = Handler(settings.smtp, self.hop, self.pipeline, self.confirm)
+        self.metrics = self._metrics()
         self._background: list[asyncio.Task[None]] = []
         self._server: asyncio.Server | None = None
         self._web: uvicorn.Server | None = None
         self._web_task: asyncio.Task[None] | None = None
         self._watch_task: asyncio.Task[None] | None = None
+
+    def _metrics(self) -> Metrics:
+        """This process's metrics, wired to the live objects they read."""
+        metrics = Metrics()
+        self.pipeline.metrics = metrics
+        self.handler.metrics = metrics
+        handler, pool, pipeline = self.handler, self.pool, self.pipeline
+        metrics.gauge("dlp_smtp_sessions", "SMTP sessions open now", lambda: handler.sessions)
+        metrics.gauge("dlp_messages_in_flight", "Messages being scanned now", lambda: handler.in_flight)
+        metrics.gauge("dlp_scanner_queue", "Messages waiting for a scanner slot", lambda: pool.waiting)
+        metrics.gauge("dlp_scanner_workers", "Scanner worker processes configured", lambda: pool.workers)
+        metrics.gauge(
+            "dlp_scanner_workers_alive", "Scanner worker processes running", lambda: scanner_state(pool)[1]
+        )
+        metrics.gauge("dlp_policy_rules", "Rules in the running policy", lambda: len(pipeline.policy.rules))
+        metrics.watch_outbox(self.store.engine)
+        return metrics
 
     async def start(self) -> None:
         """Migrate the store, start the workers, then start listening."""
@@ -81,6 +119,12 @@ class Gateway:
         self._background = [
             asyncio.create_task(self.courier.run()),
             asyncio.create_task(run_expiry(self.confirm, self.settings.confirm.expiry_interval_s)),
+            asyncio.create_task(self._supervise_scanner()),
+            asyncio.create_task(
+                self.store.maintain_encryption(
+                    self.settings.encryption.rekey_interval_s, self.settings.encryption.rekey_batch
+                )
+            ),
         ]
         host, port = parse_hostport(self.settings.smtp.listen, "smtp.listen")
         loop = asyncio.get_running_loop()
@@ -102,10 +146,33 @@ class Gateway:
                 last = current
                 self.reload_policy()
 
+    async def _supervise_scanner(self) -> None:
+        """Restart a scanner pool whose worker died while idle.
+
+        A worker dying mid-scan restarts the pool at once (that message gets 451);
+        one dying between messages leaves the pool broken until the next scan.
+        Nudging it here keeps /readyz from reporting "not ready" forever on a node
+        that, being unready, would get no message to heal it.
+        """
+        while True:
+            await asyncio.sleep(SCANNER_CHECK_S)
+            if not scanner_state(self.pool)[0]:
+                log.warning("scanner pool is broken while idle; restarting it")
+                try:
+                    await self.pool.scan(b"")  # fails on the broken pool, which restarts it
+                except ScanFailed:
+                    pass
+                except Exception as exc:  # keep supervising whatever went wrong
+                    log.error("scanner pool restart failed: %s", type(exc).__name__)
+
     async def _start_web(self) -> None:
         host, port = parse_hostport(self.settings.console.listen, "console.listen")
-        app = build_app(WebContext(self.settings, self.store, self.hop, self.pipeline, self.confirm))
-        config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
+        context = WebContext(self.settings, self.store, self.hop, self.pipeline, self.confirm, self.metrics)
+        app = build_app(context)
+        # log_config None: uvicorn's records go through our handler (JSON), not its own.
+        config = uvicorn.Config(
+            app, host=host, port=port, log_level="warning", lifespan="off", log_config=None
+        )
         self._web = uvicorn.Server(config)
         self._web_task = asyncio.create_task(self._web.serve())
         while not self._web.started and not self._web_task.done():
@@ -133,7 +200,7 @@ class Gateway:
         self.store.close()
 
     def reload_policy(self) -> None:
-        self.pipeline.reload_policy(self.policy_path)
+        self.metrics.policy_reloaded(self.pipeline.reload_policy(self.policy_path))
 
 
 async def run_forever(settings: Settings) -> None:

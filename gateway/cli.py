@@ -19,34 +19,36 @@ from typing import Any
 from detectors import edm, fingerprint
 from detectors.registry import all_entities
 from gateway.accounts import AccountError, Accounts, Role
-from gateway.app import next_hop, resolve_policy_path, run_forever
+from gateway.app import detector_config, next_hop, resolve_policy_path, run_forever
+from gateway.logs import configure_logging
 from gateway.model import Decision, Envelope, ScanResult
+from gateway.outbox import Outbox
 from gateway.policy import Organisation, Policy, PolicyError, decide, load_policy
 from gateway.policy.simulate import report, simulate
 from gateway.retention import apply_retention
 from gateway.review import ReviewError, reject, release
 from gateway.scan import Scanner
 from gateway.settings import Settings, SettingsError, load_settings
-from gateway.store import Store, StoredMessage
+from gateway.store import Store, StoredMessage, StoreError
+from gateway.store.crypto import Key, new_key_text
+from gateway.store.sealed import key_usage
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script."""
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.command == "run" else logging.WARNING, format="%(message)s"
-    )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         settings = load_settings(args.config)
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    # Configured once the settings say which format; `run` logs every message, the others only problems.
+    configure_logging(settings.log_format, logging.INFO if args.command == "run" else logging.WARNING)
     try:
         result: int = args.func(args, settings)
         return result
-    except (PolicyError, ReviewError, SettingsError) as exc:
+    except (PolicyError, ReviewError, SettingsError, StoreError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
 
@@ -139,6 +141,18 @@ def _parser() -> argparse.ArgumentParser:
     users = user.add_parser("list", help="list console accounts")
     users.set_defaults(func=_cmd_user_list)
 
+    store = sub.add_parser("store", help="encryption at rest").add_subparsers(dest="action", required=True)
+    genkey = store.add_parser("genkey", help="print a new random key (for DLP_GATEWAY_ENCRYPTION_KEY)")
+    genkey.set_defaults(func=_cmd_store_genkey)
+    status = store.add_parser("status", help="rows per table and key")
+    status.set_defaults(func=_cmd_store_status)
+    rekey = store.add_parser("rekey", help="re-encrypt every row under the current key")
+    rekey.add_argument("--batch", type=int, default=100, help="rows read at a time")
+    rekey.add_argument(
+        "--decrypt", action="store_true", help="with no key configured: store everything unencrypted"
+    )
+    rekey.set_defaults(func=_cmd_store_rekey)
+
     audit = sub.add_parser("audit", help="the audit trail").add_subparsers(dest="action", required=True)
     verify = audit.add_parser("verify", help="check the audit trail's hash chain")
     verify.set_defaults(func=_cmd_audit_verify)
@@ -155,7 +169,11 @@ def _cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
 def _load_policy(path: Path | None, settings: Settings, org: Organisation | None = None) -> Policy:
     groups = org.directory.names if org is not None else None  # None: not checked
-    return load_policy(path or resolve_policy_path(settings.policy), all_entities(), groups)
+    return load_policy(
+        path or resolve_policy_path(settings.policy),
+        all_entities(settings.detector_config().recognizers_dir),
+        groups,
+    )
 
 
 def _cmd_policy_check(args: argparse.Namespace, settings: Settings) -> int:
@@ -167,7 +185,7 @@ def _cmd_policy_check(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_scan(args: argparse.Namespace, settings: Settings) -> int:
     org = settings.organisation()
     policy = _load_policy(args.policy, settings, org)
-    scanner = Scanner.build(settings.detector_config(), settings.limits)  # once for all files
+    scanner = Scanner.build(detector_config(settings, policy), settings.limits)  # once for all files
     for path in _eml_files(args.paths):
         raw = path.read_bytes()
         envelope = _envelope_from_headers(raw, args.sender, args.rcpt)
@@ -184,7 +202,7 @@ def _cmd_policy_test(args: argparse.Namespace, settings: Settings) -> int:
     org = settings.organisation()
     policy = _load_policy(args.file, settings, org)
     against = _load_policy(args.against, settings, org) if args.against else None
-    scanner = Scanner.build(settings.detector_config(), settings.limits)
+    scanner = Scanner.build(detector_config(settings, policy), settings.limits)
     messages = ((str(p.relative_to(args.dir)), p.read_bytes()) for p in _eml_files([args.dir]))
     results = simulate(
         policy, messages, scanner.scan, lambda raw: _envelope_from_headers(raw, None, []), org, against
@@ -244,9 +262,56 @@ def _print_scan(path: Path, scan: ScanResult, decision: Decision) -> None:
 
 
 def _store(settings: Settings) -> Store:
-    store = Store(settings.store_url)
+    store = Store(settings.store_url, settings.encryption.keyring())
     store.migrate()
     return store
+
+
+def _cmd_store_genkey(args: argparse.Namespace, settings: Settings) -> int:
+    text = new_key_text()
+    print(text)
+    # The id (never the key) is what `store status` and error messages show.
+    print(f"key id {Key.parse(text, 'new key').id}", file=sys.stderr)
+    return 0
+
+
+def _cmd_store_status(args: argparse.Namespace, settings: Settings) -> int:
+    keyring = settings.encryption.keyring()
+    store = Store(settings.store_url, keyring)
+    store.upgrade()  # no key check: this is where to find out which keys are missing
+    current = keyring.current.id if keyring.current else None
+    print(f"current key: {current or 'none (new values stored unencrypted)'}")
+    for usage in key_usage(store.engine):
+        if usage.key is None:
+            state = "unencrypted"
+        elif usage.key == current:
+            state = f"key {usage.key} (current)"
+        elif usage.key in keyring.ids:
+            state = f"key {usage.key} (old: run `dlp-gateway store rekey`)"
+        else:
+            state = f"key {usage.key} (NOT CONFIGURED: unreadable)"
+        print(f"  {usage.table:16} {usage.rows:8} row(s)  {state}")
+    return 0
+
+
+def _cmd_store_rekey(args: argparse.Namespace, settings: Settings) -> int:
+    store = _store(settings)
+    if store.keyring.current is None and not args.decrypt:
+        raise SettingsError(
+            "no encryption key configured: set DLP_GATEWAY_ENCRYPTION_KEY "
+            "(or pass --decrypt to store everything unencrypted)"
+        )
+    report = store.rekey(max(args.batch, 1))
+    target = f"key {store.keyring.current.id}" if store.keyring.current else "no key (unencrypted)"
+    print(f"{report.resealed} row(s) re-encrypted under {target}; {report.current} already were")
+    if report.skipped:
+        print(f"{report.skipped} row(s) changed while being re-encrypted: run rekey again")
+    if report.resealed and store.engine.dialect.name == "postgresql":
+        # PostgreSQL keeps superseded row versions until vacuumed (SQLite's are zeroed).
+        print("PostgreSQL: run VACUUM on the store's tables so old row versions are reclaimed")
+    for where, problem in report.failed.items():
+        print(f"  cannot read {where}: {problem}", file=sys.stderr)
+    return 1 if report.failed else 0
 
 
 def _cmd_held_list(args: argparse.Namespace, settings: Settings) -> int:
@@ -292,8 +357,10 @@ def _cmd_held_show(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_held_release(args: argparse.Namespace, settings: Settings) -> int:
+    store = _store(settings)
+    outbox = Outbox(store, settings.outbox)  # the configured retry schedule, as in the gateway
     result = asyncio.run(
-        release(_store(settings), next_hop(settings), args.id, args.actor, args.rcpt or None)
+        release(store, next_hop(settings), args.id, args.actor, args.rcpt or None, outbox=outbox)
     )
     print(f"{result.ident}: released to {', '.join(result.delivered)}")
     for rcpt, reply in result.refused.items():

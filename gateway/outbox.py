@@ -30,7 +30,8 @@ from sqlalchemy.engine import Connection
 
 from gateway.relay import Delivery, NextHop, Reply
 from gateway.settings import OutboxSettings
-from gateway.store import Store, StoreError, new_id
+from gateway.store import CryptoError, Store, StoreError, new_id, open_message_raw
+from gateway.store.crypto import Slot
 from gateway.store.schema import messages
 
 log = logging.getLogger(__name__)
@@ -168,7 +169,8 @@ class Outbox:
                 mail_options=json.dumps(list(job.mail_options)),
                 rcpt_options=json.dumps(job.rcpt_options),
                 header=job.header,
-                raw=job.raw,
+                # Notices quote masked findings and carry a live confirmation link.
+                raw=None if job.raw is None else self.store.keyring.seal(job.raw, _raw_slot(ident)),
                 state=DELIVERING if claim else QUEUED,
                 attempts=1 if claim else 0,
                 next_attempt_at=now,
@@ -212,7 +214,17 @@ class Outbox:
                 .with_for_update(skip_locked=True)  # PostgreSQL; SQLite serialises writers anyway
             ).all()
             claimed = [row.id for row in due if self._claim(conn, row.id, row.attempts, now)]
-        return [job for job in (self._load_claimed(i) for i in claimed) if job is not None]
+        return [job for job in (self._load_readable(i) for i in claimed) if job is not None]
+
+    def _load_readable(self, ident: str) -> Job | None:
+        """A claimed job, or None if its content cannot be decrypted (key missing, altered):
+        never delivered like that, it stays claimed until its lease runs out and is tried
+        again then, so it is not lost and the other jobs still go."""
+        try:
+            return self._load_claimed(ident)
+        except CryptoError as exc:
+            log.error("outbox job %s cannot be read: %s", ident, exc)
+            return None
 
     def _claim(self, conn: Connection, ident: str, attempts: int, now: datetime) -> bool:
         result = conn.execute(
@@ -237,9 +249,11 @@ class Outbox:
             row = conn.execute(query).mappings().first()
         if row is None:
             return None
-        raw = row["raw"]
-        if raw is None and not str(row["purpose"]).startswith("notice"):
-            raw = row["kept_raw"]  # a notice never falls back to the message it is about
+        keyring = self.store.keyring
+        raw = None if row["raw"] is None else keyring.open(bytes(row["raw"]), _raw_slot(ident))
+        if raw is None and not str(row["purpose"]).startswith("notice") and row["kept_raw"] is not None:
+            # A notice never falls back to the message it is about.
+            raw = open_message_raw(keyring, row["message"], row["kept_raw"])
         if raw is None:
             log.error("outbox job %s has nothing to deliver", ident)
             return None
@@ -429,6 +443,10 @@ class OutboxWorker:
         except (StoreError, sa.exc.SQLAlchemyError, OSError) as exc:
             # The lease runs out and the job is tried again; never lost.
             log.error("outbox: could not record job %s: %s", job.id, exc)
+
+
+def _raw_slot(ident: str) -> Slot:
+    return Slot("outbox", "raw", ident)
 
 
 def _now() -> datetime:

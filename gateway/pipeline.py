@@ -7,14 +7,16 @@ current policy and the store.  The policy can be swapped while running
 
 from __future__ import annotations
 
-import json
+import asyncio
 import logging
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
 from detectors.registry import all_entities
+from gateway.history import SenderHistory, domain_of
+from gateway.metrics import Metrics
 from gateway.model import Action, Decision, Envelope, Finding, RuleHit, ScanResult
 from gateway.policy import Organisation, Policy, PolicyError, decide, load_policy
 from gateway.store import Store
@@ -50,6 +52,12 @@ class Pipeline:
     fail_mode: str = "tempfail"
     # Domains, lists and sender directory for the policy; None: internal domains only.
     organisation: Organisation | None = None
+    # Who has written to which domain (``recipient: new_domain``); None: never "new".
+    history: SenderHistory | None = None
+    # Entity types a reloaded policy may name (the agency's own recognisers' included).
+    known_entities: frozenset[str] = field(default_factory=all_entities)
+    # Counters and histograms of the running gateway; None: not counted (offline use, tests).
+    metrics: Metrics | None = None
 
     async def evaluate(self, raw: bytes, envelope: Envelope) -> tuple[ScanResult, Decision]:
         """Scan off the event loop, then decide with the current policy.
@@ -60,16 +68,37 @@ class Pipeline:
         try:
             scan = await self.scanner.scan(raw)
         except ScanFailed as exc:
+            if self.metrics is not None:
+                self.metrics.scan_failed(str(exc))
             if self.fail_mode != "hold":
                 raise
             return _unscanned(raw, envelope, str(exc))
-        return scan, decide(self.policy, scan, envelope, self.organisation or self.internal_domains)
+        return scan, decide(self.policy, scan, envelope, await self._organisation_for(envelope))
+
+    async def _organisation_for(self, envelope: Envelope) -> Organisation | tuple[str, ...]:
+        """The organisation, with this sender's domain history looked up once, off the loop."""
+        if self.organisation is None:
+            return self.internal_domains
+        if self.history is None:
+            return self.organisation
+        domains = {domain_of(r) for r in envelope.recipients}
+        known = await asyncio.to_thread(self.history.known, envelope.sender, domains)
+        return replace(self.organisation, seen_domains=lambda _sender, domain: domain in known)
+
+    async def remember(self, envelope: Envelope, delivered: list[str]) -> None:
+        """Record where this sender's mail was delivered (best effort: history only)."""
+        if self.history is None or not delivered:
+            return
+        try:
+            await asyncio.to_thread(self.history.record, envelope.sender, delivered)
+        except Exception as exc:  # a missed history row must never fail a delivered message
+            log.warning("could not record sender domain history: %s", type(exc).__name__)
 
     def reload_policy(self, path: Path) -> bool:
         """Load a new policy; on any error keep the running one and log why."""
         try:
             groups = self.organisation.directory.names if self.organisation else None
-            self.policy = load_policy(path, all_entities(), groups)
+            self.policy = load_policy(path, self.known_entities, groups)
         except PolicyError as exc:
             log.error("policy reload refused, keeping the running policy: %s", exc)
             return False
@@ -77,11 +106,21 @@ class Pipeline:
         return True
 
     def log_outcome(
-        self, envelope: Envelope, scan: ScanResult, decision: Decision, outcome: OutcomeLike, seconds: float
+        self,
+        envelope: Envelope,
+        scan: ScanResult,
+        decision: Decision,
+        outcome: OutcomeLike,
+        seconds: float,
+        stages: dict[str, float] | None = None,
     ) -> None:
-        """One structured line per message: ids, decision, rules, entity counts; never values."""
-        record = {
+        """One structured line per message: ids, decision, rules, entity counts, time per
+        stage; never values.  Counted in the metrics too, with the same stage times."""
+        stages = {**(stages or {}), "total": seconds}
+        record: dict[str, object] = {
             "id": outcome.ident,
+            # The client's own Message-ID: ties a retried (duplicate) delivery to its first try.
+            "message_id": scan.message_id,
             "decision": decision.action.label,
             "rules": decision.rule_names,
             "entities": dict(Counter(f.entity_type for f in scan.findings)),
@@ -89,8 +128,10 @@ class Pipeline:
             "delivered": len(outcome.delivered),
             "held": len(outcome.held),
             "size": scan.size,
-            "scan_ms": round(scan.duration_ms, 1),
-            "total_ms": round(seconds * 1000, 1),
+            "detect_ms": round(scan.duration_ms, 1),  # inside the worker; scan_ms adds the queue wait
+            **{f"{stage}_ms": round(value * 1000, 1) for stage, value in stages.items()},
             "defects": len(scan.defects),
         }
-        log.info(json.dumps(record, sort_keys=True))
+        log.info("message %s", decision.action.label, extra={"fields": record})
+        if self.metrics is not None:
+            self.metrics.observe_message(decision.action.label, stages)

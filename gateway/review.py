@@ -11,6 +11,7 @@ import asyncio
 from dataclasses import dataclass
 
 from gateway.act import decision_header
+from gateway.history import SenderHistory
 from gateway.outbox import DELIVERED, QUEUED, NewJob, OnDone, Outbox, Transition, deliver
 from gateway.relay import NextHop
 from gateway.store import Store, StoredMessage
@@ -72,6 +73,8 @@ async def release(
         )
     if outcome.state != DELIVERED:
         raise ReviewError(f"{ident}: next hop did not accept the release: {outcome.reply}")
+    # A reviewed, released message makes its domains known for this sender.
+    await asyncio.to_thread(SenderHistory(store).record, message.sender, outcome.delivered)
     return ReleaseResult(ident, outcome.delivered, outcome.refused)
 
 

@@ -7,6 +7,9 @@ on 10026).  A wrong key or value stops the process with an error naming the key.
 from __future__ import annotations
 
 import ipaddress
+import os
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
@@ -20,6 +23,13 @@ from gateway.directory import Directory, DirectoryError, load_directory
 from gateway.domains import DomainListError, DomainLists
 from gateway.extract.limits import ExtractLimits
 from gateway.policy.facts import Organisation
+from gateway.store.crypto import Key, Keyring
+from gateway.store.errors import BadKey
+
+# Where the key is better kept than in the settings file (systemd EnvironmentFile, a
+# Kubernetes Secret): the current key, and older keys separated by commas or spaces.
+KEY_VARIABLE = "DLP_GATEWAY_ENCRYPTION_KEY"
+OLD_KEYS_VARIABLE = "DLP_GATEWAY_ENCRYPTION_OLD_KEYS"
 
 
 class SettingsError(ValueError):
@@ -130,6 +140,39 @@ class OutboxSettings:
 
 
 @dataclass(frozen=True)
+class EncryptionSettings:
+    """Encryption at rest of held mail (bytes, subject, findings, notices, notes)."""
+
+    # The current key (32 bytes as base64 or 64 hex digits), or empty.  Better kept in
+    # DLP_GATEWAY_ENCRYPTION_KEY than here.  Empty in both: stored unencrypted.
+    key: str = ""
+    # Keys from before a rotation: still read what they sealed until a rekey has run.
+    old_keys: tuple[str, ...] = ()
+    # Accept values stored before encryption was switched on; off once `store rekey` is done.
+    read_plaintext: bool = True
+    # The running gateway re-encrypts values under old keys (or none) this often; 0: never.
+    rekey_interval_s: float = 3600.0
+    rekey_batch: int = 100
+
+    def keyring(self, environ: Mapping[str, str] | None = None) -> Keyring:
+        """The keys from these settings and the environment; SettingsError naming the bad one."""
+        env = os.environ if environ is None else environ
+        from_env = env.get(KEY_VARIABLE, "").strip()
+        if from_env and self.key and from_env != self.key.strip():
+            raise SettingsError(f"'encryption.key' and {KEY_VARIABLE} differ: set the key in one place")
+        try:
+            current = Key.parse(from_env, KEY_VARIABLE) if from_env else None
+            if current is None and self.key:
+                current = Key.parse(self.key, "'encryption.key'")
+            old = [Key.parse(k, f"'encryption.old_keys' item {i + 1}") for i, k in enumerate(self.old_keys)]
+            old_env = [k for k in re.split(r"[\s,]+", env.get(OLD_KEYS_VARIABLE, "")) if k]
+            old += [Key.parse(k, f"{OLD_KEYS_VARIABLE} item {i + 1}") for i, k in enumerate(old_env)]
+            return Keyring(current, old, self.read_plaintext)
+        except BadKey as exc:
+            raise SettingsError(str(exc)) from None
+
+
+@dataclass(frozen=True)
 class Settings:
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     next_hop: NextHopSettings = field(default_factory=NextHopSettings)
@@ -139,6 +182,7 @@ class Settings:
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     confirm: ConfirmSettings = field(default_factory=ConfirmSettings)
     outbox: OutboxSettings = field(default_factory=OutboxSettings)
+    encryption: EncryptionSettings = field(default_factory=EncryptionSettings)
     store_url: str = "sqlite:///var/dlp-gateway.sqlite3"
     policy: str = "policies/default.yaml"
     internal_domains: tuple[str, ...] = ()
@@ -151,6 +195,8 @@ class Settings:
     webmail_domains: str = ""
     posting_gateways: str = ""
     gateway_address: str = "dlp-gateway@localhost"
+    # Log lines: "json" (one object per line, for a log shipper) or "text".
+    log_format: str = "json"
 
     def detector_config(self) -> DetectorConfig:
         """The subset the detection workers need."""
@@ -261,6 +307,9 @@ def _check(settings: Settings) -> None:
             raise SettingsError(f"'smtp.{name}' must be positive")
     _check_console(settings.console, settings.retention)
     _check_confirm(settings.confirm, settings.outbox)
+    _check_encryption(settings.encryption)
+    if settings.log_format not in ("json", "text"):
+        raise SettingsError("'log_format' must be 'json' or 'text'")
     store = urlsplit(settings.store_url).scheme.split("+")[0]
     if store not in ("sqlite", "postgresql"):
         raise SettingsError(f"'store_url' must be sqlite:/// or postgresql://, got {settings.store_url!r}")
@@ -280,6 +329,13 @@ def _check_console(console: ConsoleSettings, retention: RetentionSettings) -> No
         raise SettingsError("'retention.expire_action' must be 'reject' or 'release'")
     if retention.expire_after_days <= 0 or retention.purge_after_days <= 0:
         raise SettingsError("'retention' periods must be positive")
+
+
+def _check_encryption(encryption: EncryptionSettings) -> None:
+    # Only the file's own keys: the environment is read when the store is opened.
+    encryption.keyring(environ={})
+    if encryption.rekey_interval_s < 0 or encryption.rekey_batch < 1:
+        raise SettingsError("'encryption.rekey_interval_s' must not be negative, 'rekey_batch' at least 1")
 
 
 def _check_confirm(confirm: ConfirmSettings, outbox: OutboxSettings) -> None:

@@ -22,6 +22,7 @@ from aiosmtpd.smtp import Envelope as SmtpEnvelope
 
 from gateway.act import carry_out
 from gateway.confirm.service import ConfirmService, own_notice_verdict
+from gateway.metrics import Metrics
 from gateway.model import Decision, Envelope, ScanResult
 from gateway.pipeline import Pipeline
 from gateway.relay import HopError, NextHop, Transaction
@@ -59,6 +60,8 @@ class GatewaySMTP(SMTP):
         if starting_tls:
             return
         refusal = self.gateway.admit(transport.get_extra_info("peername"))
+        if self.gateway.metrics is not None:
+            self.gateway.metrics.session_admitted(refusal)
         if refusal:
             if isinstance(transport, asyncio.WriteTransport):
                 transport.write(refusal.encode() + b"\r\n")
@@ -88,6 +91,7 @@ class Handler:
         self.networks = [ipaddress.ip_network(n, strict=False) for n in settings.allowed_networks]
         self.sessions = 0
         self.in_flight = 0
+        self.metrics: Metrics | None = None  # set by the Gateway that serves /metrics
         # Open next-hop transactions by session; closed on RSET, after DATA and on disconnect.
         self._hop: dict[int, Transaction | None] = {}
 
@@ -153,14 +157,18 @@ class Handler:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: SmtpEnvelope) -> str:
         transaction = self._hop.pop(id(session), None)
+        reply = INTERNAL_ERROR
         try:
-            return await self._process(session, envelope, transaction)
+            reply = await self._process(session, envelope, transaction)
+            return reply
         except Exception:
             # aiosmtpd would answer an escaped exception with a permanent 500,
             # and the upstream MTA would bounce the message: never let it.
             log.exception("internal error while processing a message; answering 451")
             return INTERNAL_ERROR
         finally:
+            if self.metrics is not None:
+                self.metrics.observe_reply(reply)
             if transaction is not None:
                 await transaction.close()
 
@@ -186,8 +194,12 @@ class Handler:
             self.in_flight -= 1
         accepted = list(env.recipients) if transaction else []
         store = self.pipeline.store
+        scanned = time.perf_counter()
         outcome = await carry_out(raw, env, scan, decision, store, transaction, accepted, self.confirm)
-        self.pipeline.log_outcome(env, scan, decision, outcome, time.perf_counter() - started)
+        done = time.perf_counter()
+        stages = {"scan": scanned - started, "act": done - scanned}
+        self.pipeline.log_outcome(env, scan, decision, outcome, done - started, stages)
+        await self.pipeline.remember(env, outcome.delivered)
         return outcome.reply
 
     async def _evaluate(self, raw: bytes, env: Envelope) -> tuple[ScanResult, Decision]:

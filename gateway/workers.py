@@ -47,15 +47,40 @@ def _warm_up() -> int:
     return os.getpid()
 
 
+def pool_size(requested: int) -> int:
+    """Worker processes: as requested, or one per core when ``requested`` is 0 or less."""
+    if requested > 0:
+        return requested
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+# Messages handed to the process pool beyond one per worker only wait in its
+# queue; keeping that queue short bounds memory and makes callers wait here,
+# in order, where the SMTP side (its in-flight limit, then 451) can see it.
+QUEUE_PER_WORKER = 2
+
+
 class ScannerPool:
-    """Scan messages in worker processes with a per-message timeout."""
+    """Scan messages in worker processes with a per-message timeout and a bounded queue."""
 
     def __init__(self, config: DetectorConfig, limits: ExtractLimits, workers: int, timeout_s: float):
         self._config = config
         self._limits = limits
-        self._workers = workers
+        self._workers = pool_size(workers)
         self._timeout_s = timeout_s
         self._pool = self._new_pool()
+        self._slots = asyncio.Semaphore(self._workers * QUEUE_PER_WORKER)
+        self._waiting = 0
+
+    @property
+    def workers(self) -> int:
+        """How many worker processes scan."""
+        return self._workers
+
+    @property
+    def waiting(self) -> int:
+        """Messages waiting for a queue slot (back-pressure; 0 when the pool keeps up)."""
+        return self._waiting
 
     def _new_pool(self) -> ProcessPoolExecutor:
         # "spawn" keeps workers free of the parent's event loop, sockets and threads.
@@ -72,11 +97,31 @@ class ScannerPool:
         await asyncio.gather(*(loop.run_in_executor(self._pool, _warm_up) for _ in range(self._workers)))
 
     async def scan(self, raw: bytes) -> ScanResult:
-        """Scan one message; raise ScanFailed on timeout or worker failure."""
+        """Scan one message; raise ScanFailed on timeout or worker failure.
+
+        At most ``QUEUE_PER_WORKER`` messages per worker are in the process
+        pool; later callers wait for a slot (within the same timeout).
+        """
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self._pool, _scan_in_worker, raw)
+        deadline = loop.time() + self._timeout_s
+        self._waiting += 1
         try:
-            return await asyncio.wait_for(future, self._timeout_s)
+            await asyncio.wait_for(self._slots.acquire(), self._timeout_s)
+        except TimeoutError:
+            raise ScanFailed("scanner queue full") from None
+        finally:
+            self._waiting -= 1
+        try:
+            return await self._scan(raw, max(0.1, deadline - loop.time()))
+        finally:
+            self._slots.release()
+
+    async def _scan(self, raw: bytes, timeout_s: float) -> ScanResult:
+        loop = asyncio.get_running_loop()
+        try:
+            # Inside the try: a pool whose worker died while idle refuses the submit itself.
+            future = loop.run_in_executor(self._pool, _scan_in_worker, raw)
+            return await asyncio.wait_for(future, timeout_s)
         except TimeoutError:
             log.warning("scan timed out after %.0f s; restarting scanner pool", self._timeout_s)
             self._restart()

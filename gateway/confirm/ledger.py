@@ -20,6 +20,7 @@ from gateway.confirm.answers import ANSWERS, Answer
 from gateway.confirm.tables import confirmations
 from gateway.confirm.tokens import new_token, token_hash
 from gateway.outbox import NewJob, OnDone, Outbox, Transition, move_message
+from gateway.store.crypto import PLAINTEXT, Keyring, Slot
 from gateway.store.schema import messages
 
 PENDING = "pending"
@@ -62,16 +63,24 @@ class _Conflict(Exception):
         self.answer = answer
 
 
-def open_confirmation(conn: Connection, message: str, sender: str, subject: str, lifetime_s: float) -> str:
+def open_confirmation(
+    conn: Connection,
+    message: str,
+    sender: str,
+    subject: str,
+    lifetime_s: float,
+    keyring: Keyring = PLAINTEXT,
+) -> str:
     """Record a confirmation for ``message`` in the caller's transaction; return the token (kept nowhere)."""
     token = new_token()
     now = _now()
+    hashed = token_hash(token)
     conn.execute(
         confirmations.insert().values(
-            token_hash=token_hash(token),
+            token_hash=hashed,
             message=message,
             sender=sender,
-            subject=subject,
+            subject=keyring.seal_text(subject, subject_slot(hashed)),
             created_at=now,
             expires_at=now + timedelta(seconds=lifetime_s),
             used_at=None,
@@ -81,7 +90,12 @@ def open_confirmation(conn: Connection, message: str, sender: str, subject: str,
     return token
 
 
-def find(conn: Connection, token: str) -> Confirmation | None:
+def subject_slot(hashed_token: str) -> Slot:
+    """Where a confirmation's (masked) subject is sealed: its row, named by the token's hash."""
+    return Slot("confirmations", "subject", hashed_token)
+
+
+def find(conn: Connection, token: str, keyring: Keyring = PLAINTEXT) -> Confirmation | None:
     row = conn.execute(
         sa.select(confirmations).where(confirmations.c.token_hash == token_hash(token))
     ).first()
@@ -91,7 +105,7 @@ def find(conn: Connection, token: str) -> Confirmation | None:
         row.token_hash,
         row.message,
         row.sender,
-        row.subject,
+        keyring.open_text(row.subject, subject_slot(row.token_hash)),
         _aware(row.expires_at),
         row.used_at is not None,
         row.outcome,
@@ -118,7 +132,7 @@ def resolve(outbox: Outbox, token: str, choice: Choice, cancel_to: str) -> tuple
     """Carry out the sender's choice once; return what to tell them and the message id (if known)."""
     try:
         with outbox.store.engine.begin() as conn:
-            found = find(conn, token)
+            found = find(conn, token, outbox.store.keyring)
             sender = choice.from_sender
             if found is not None and sender is not None and sender.lower() != found.sender.lower():
                 return ANSWERS["not_sender"], None
@@ -208,7 +222,8 @@ def expire_due(outbox: Outbox, to_status: str, lifetime_s: float, limit: int = 1
                 outbox.store, conn, Transition(row.message, (PENDING,), to_status, "gateway", detail)
             )
         if moved:
-            done.append(Expired(row.message, row.sender, row.subject, to_status))
+            subject = outbox.store.keyring.open_text(row.subject, subject_slot(row.token_hash))
+            done.append(Expired(row.message, row.sender, subject, to_status))
     _expire_orphans(outbox, to_status, now - timedelta(seconds=lifetime_s), limit)
     return done
 

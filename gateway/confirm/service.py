@@ -136,8 +136,9 @@ class ConfirmService:
         lifetime = self.settings.confirm.token_lifetime_s
         writer = self.writer()  # before the transaction: the key may need a write of its own
         with self.store.engine.begin() as conn:
-            token = ledger.open_confirmation(conn, ident, envelope.sender, subject, lifetime)
-            expires = ledger.find(conn, token)
+            keyring = self.store.keyring
+            token = ledger.open_confirmation(conn, ident, envelope.sender, subject, lifetime, keyring)
+            expires = ledger.find(conn, token, keyring)
             assert expires is not None
             reply_to = reply_address(token, self.settings.gateway_address)
             context = {
@@ -246,7 +247,7 @@ class ConfirmService:
     def page(self, token: str) -> ConfirmPage | Answer:
         """The confirmation page's content, or why there is none."""
         with self.store.engine.connect() as conn:
-            found = ledger.find(conn, token)
+            found = ledger.find(conn, token, self.store.keyring)
             refusal = ledger.usable(found, ledger.message_status(conn, found.message) if found else None)
         if refusal is not None or found is None:
             return refusal or ANSWERS["invalid"]
@@ -267,7 +268,7 @@ class ConfirmService:
     def act(self, token: str, action: str, justification: str, csrf: str) -> Answer:
         """A form submission: check the form token, then send or cancel."""
         with self.store.engine.connect() as conn:
-            found = ledger.find(conn, token)
+            found = ledger.find(conn, token, self.store.keyring)
         if found is None:
             return ANSWERS["invalid"]
         if not form_token_ok(self.key(), found.token_hash, csrf):
@@ -291,11 +292,14 @@ class ConfirmService:
         return answer, ident
 
     def _subject_of(self, ident: str) -> str:
+        table = ledger.confirmations
         with self.store.engine.connect() as conn:
-            value = conn.execute(
-                sa.select(ledger.confirmations.c.subject).where(ledger.confirmations.c.message == ident)
-            ).scalar()
-        return str(value or "")
+            row = conn.execute(
+                sa.select(table.c.token_hash, table.c.subject).where(table.c.message == ident)
+            ).first()
+        if row is None:
+            return ""
+        return self.store.keyring.open_text(row.subject, ledger.subject_slot(row.token_hash))
 
     # -- expiry ------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from gateway.accounts import User
 from gateway.console.tables import approvals, assignments, notes, sender_notices
 from gateway.settings import ConsoleSettings
 from gateway.store import Store, StoredMessage
+from gateway.store.crypto import Slot
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,10 @@ def load(store: Store, ident: str) -> Casework:
         note_rows = conn.execute(
             notes.select().where(notes.c.message == ident).order_by(notes.c.id)
         ).mappings()
-        found_notes = [Note(_aware(r["at"]), r["author"], r["text"]) for r in note_rows]
+        found_notes = [
+            Note(_aware(r["at"]), r["author"], store.keyring.open_text(r["text"], _note_slot(r["id"])))
+            for r in note_rows
+        ]
         a = conn.execute(assignments.select().where(assignments.c.message == ident)).mappings().first()
         p = conn.execute(approvals.select().where(approvals.c.message == ident)).mappings().first()
         n = conn.execute(sa.select(sa.func.count()).where(sender_notices.c.message == ident)).scalar()
@@ -87,8 +91,17 @@ def add_note(store: Store, ident: str, author: str, text: str) -> None:
     if not text:
         raise CaseworkError("a note needs some text")
     with store.engine.begin() as conn:
-        conn.execute(notes.insert().values(message=ident, at=_now(), author=author, text=text[:4000]))
+        # The row id is bound into the sealed text, so the row comes first (with no text in it).
+        inserted = conn.execute(notes.insert().values(message=ident, at=_now(), author=author, text=""))
+        assert inserted.inserted_primary_key is not None
+        note_id = int(inserted.inserted_primary_key[0])
+        sealed = store.keyring.seal_text(text[:4000], _note_slot(note_id))
+        conn.execute(notes.update().where(notes.c.id == note_id).values(text=sealed))
     store.record(author, "note", ident, {"chars": len(text)})
+
+
+def _note_slot(note_id: int) -> Slot:
+    return Slot("message_notes", "text", str(note_id))
 
 
 def assign(store: Store, ident: str, assignee: str, actor: str) -> None:

@@ -18,7 +18,7 @@ from markupsafe import Markup, escape
 from gateway.console.content import mask_with_excerpts
 from gateway.model import Finding
 from gateway.review import REVIEWABLE
-from gateway.store import Store
+from gateway.store import Store, open_message_text
 from gateway.store.schema import messages
 
 DAYS = 14
@@ -97,7 +97,7 @@ def load_dashboard(store: Store, zone: tzinfo, now: datetime | None = None) -> D
         if day == today:
             today_dec[row["decision"]] += 1
             today_status[row["status"]] += 1
-        rules.update({r["name"] for r in json.loads(row["rules"])})
+        rules.update({r["name"] for r in json.loads(open_message_text(store.keyring, row, "rules"))})
         senders[row["sender"].lower()] += 1
     oldest = None
     if oldest_row:
@@ -106,7 +106,11 @@ def load_dashboard(store: Store, zone: tzinfo, now: datetime | None = None) -> D
             _aware(oldest_row["created_at"]),
             oldest_row["sender"],
             mask_with_excerpts(
-                oldest_row["subject"], [Finding.from_json(f) for f in json.loads(oldest_row["findings"])]
+                open_message_text(store.keyring, oldest_row, "subject"),
+                [
+                    Finding.from_json(f)
+                    for f in json.loads(open_message_text(store.keyring, oldest_row, "findings"))
+                ],
             ),
         )
     return Dashboard(

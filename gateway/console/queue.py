@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from gateway.console.content import mask_with_excerpts
 from gateway.model import Finding
 from gateway.review import REVIEWABLE
-from gateway.store import Store
+from gateway.store import Keyring, Store, open_message_text
 from gateway.store.schema import messages
 
 MAX_QUEUE = 5000
@@ -130,11 +130,11 @@ def _reviewable_items(store: Store, flt: QueueFilter, now: datetime) -> list[Que
         query = query.where(messages.c.created_at <= now - AGES[flt.age])
     with store.engine.connect() as conn:
         rows = conn.execute(query).mappings().all()
-    return [_item(r) for r in rows]
+    return [_item(r, store.keyring) for r in rows]
 
 
-def _item(row: sa.RowMapping) -> QueueItem:
-    findings = [Finding.from_json(f) for f in json.loads(row["findings"])]
+def _item(row: sa.RowMapping, keyring: Keyring) -> QueueItem:
+    findings = [Finding.from_json(f) for f in json.loads(open_message_text(keyring, row, "findings"))]
     per_recipient: dict[str, str] = json.loads(row["per_recipient"])
     recipients: list[str] = json.loads(row["recipients"])
     held = [r for r, a in per_recipient.items() if a not in ("pass", "notify")] or recipients
@@ -150,8 +150,8 @@ def _item(row: sa.RowMapping) -> QueueItem:
         sender=row["sender"],
         recipients=recipients,
         held_recipients=held,
-        rules=[r["name"] for r in json.loads(row["rules"])],
-        subject=mask_with_excerpts(row["subject"], findings),
+        rules=[r["name"] for r in json.loads(open_message_text(keyring, row, "rules"))],
+        subject=mask_with_excerpts(open_message_text(keyring, row, "subject"), findings),
         size=row["size"],
         markings=sorted({f.attributes["level"] for f in findings if f.attributes.get("level")}),
         entities=entities,

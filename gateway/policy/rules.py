@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from gateway.model import Action, Decision, Envelope, Finding, Redaction, RuleHit, ScanResult
-from gateway.policy.conditions import AllOf, AnyOf, Check, Condition, FindingsCondition, parse_condition
+from gateway.policy.conditions import (
+    AllOf,
+    AnyOf,
+    Check,
+    Condition,
+    FindingsCondition,
+    Not,
+    parse_condition,
+)
 from gateway.policy.facts import Facts, Organisation
 from gateway.policy.fields import Fields
 from gateway.policy.loader import Mark, MarkedDict, MarkedList, PolicyError, load_marked
@@ -79,6 +87,22 @@ class Policy:
     rules: tuple[Rule, ...]
     source: str = ""
     reject_message: str = "Message refused by data-loss-prevention policy"
+
+    @property
+    def entities(self) -> frozenset[str]:
+        """Every entity type any rule looks at, absent ones (under ``not``) included:
+        what the detectors must be able to find (e.g. whether NER is needed)."""
+        return frozenset(e for rule in self.rules for e in _referenced(rule.condition))
+
+
+def _referenced(condition: Condition) -> set[str]:
+    if isinstance(condition, FindingsCondition):
+        return set(condition.entities)
+    if isinstance(condition, AllOf | AnyOf):
+        return {e for c in condition.conditions for e in _referenced(c)}
+    if isinstance(condition, Not):
+        return _referenced(condition.condition)
+    return set()
 
 
 def load_policy(

@@ -3,12 +3,18 @@
 Synchronous SQLAlchemy Core; the async SMTP side calls it through
 ``asyncio.to_thread``.  Every write commits before it returns, because a 250
 reply to the client may only follow a durable commit.
+
+A message's bytes, subject, findings and rule hits are sealed with the store's
+keyring (``gateway.store.crypto``) when one is configured; everything else
+(status, envelope, dates) stays readable to the database for queries.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import logging
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,13 +27,14 @@ from alembic.config import Config
 from sqlalchemy.engine import Connection, Engine
 
 from gateway.model import Decision, Envelope, Finding, ScanResult
+from gateway.store.crypto import PLAINTEXT, Keyring, Slot
+from gateway.store.errors import CryptoError, StoreError
 from gateway.store.schema import audit, messages
+from gateway.store.sealed import RekeyReport, rekey, unknown_keys
+
+log = logging.getLogger(__name__)
 
 GENESIS = "0" * 64
-
-
-class StoreError(Exception):
-    """The store could not do what was asked (unreachable, or a conflicting change)."""
 
 
 @dataclass
@@ -79,14 +86,67 @@ def new_id() -> str:
 
 
 class Store:
-    """Held messages and the audit trail behind one SQLAlchemy engine."""
+    """Held messages and the audit trail behind one SQLAlchemy engine.
 
-    def __init__(self, url: str):
+    ``keyring`` seals what is written and opens what is read; without one the
+    store reads and writes plaintext, as it always did.
+    """
+
+    def __init__(self, url: str, keyring: Keyring | None = None):
         self.url = url
         self.engine = _make_engine(url)
+        self.keyring = keyring or PLAINTEXT
 
     def migrate(self) -> None:
-        """Bring the schema up to date (idempotent; safe on every start)."""
+        """Bring the schema up to date (idempotent; safe on every start), then check that
+        every key the store's values were sealed with is configured."""
+        self.upgrade()
+        self.check_keys()
+
+    def check_keys(self) -> None:
+        """Refuse a keyring that cannot read the store: better no start than a node that
+        cannot open the mail it holds, or writes under a key its peers do not have."""
+        missing = unknown_keys(self.engine, self.keyring)
+        if missing:
+            counts = ", ".join(f"{kid} ({rows} rows)" for kid, rows in sorted(missing.items()))
+            raise CryptoError(
+                f"the store holds values encrypted under key(s) that are not configured: {counts}; "
+                "set DLP_GATEWAY_ENCRYPTION_KEY (or encryption.key) to the current key and list "
+                "older ones in encryption.old_keys"
+            )
+
+    def rekey(self, batch: int = 100, pause_s: float = 0.0) -> RekeyReport:
+        """Re-seal every value not under the current key (see ``gateway.store.sealed``)."""
+        report = rekey(self.engine, self.keyring, batch, pause_s)
+        if report.resealed and self.engine.dialect.name == "sqlite":
+            # Copy the log into the file and empty it, so the pages that held the old
+            # values are overwritten (secure_delete) rather than kept in the log.
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        return report
+
+    async def maintain_encryption(self, interval_s: float, batch: int) -> None:
+        """For the running gateway: say at start whether mail is encrypted at rest, then
+        re-seal values under old keys (or none) every ``interval_s`` (0: never)."""
+        if not self.keyring.enabled:
+            log.warning(
+                "encryption at rest is off: held mail is stored unencrypted; set "
+                "DLP_GATEWAY_ENCRYPTION_KEY (make a key with `dlp-gateway store genkey`)"
+            )
+            return
+        assert self.keyring.current is not None
+        log.info("encryption at rest on, current key %s", self.keyring.current.id)
+        while interval_s > 0:
+            try:
+                report = await asyncio.to_thread(self.rekey, batch, 0.05)
+            except (StoreError, sa.exc.SQLAlchemyError, OSError) as exc:
+                log.error("rekey: %s", exc)  # the store is down: try again next time
+            else:
+                _log_rekey(report)
+            await asyncio.sleep(interval_s)
+
+    def upgrade(self) -> None:
+        """Run the schema migrations."""
         cfg = Config()
         cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
         with self.engine.begin() as conn:
@@ -111,6 +171,7 @@ class Store:
         """Commit a message (held, or awaiting its sender) with its findings; return its id."""
         ident = message_id or new_id()
         now = _now()
+        seal = self.keyring.seal_text
         row = {
             "id": ident,
             "status": status,
@@ -122,12 +183,12 @@ class Store:
             "per_recipient": json.dumps({r: a.label for r, a in decision.per_recipient.items()}),
             "mail_options": json.dumps(list(envelope.mail_options)),
             "rcpt_options": json.dumps([list(o) for o in envelope.rcpt_options]),
-            "rules": json.dumps([h.to_json() for h in decision.hits]),
-            "findings": json.dumps([f.to_json() for f in scan.findings]),
-            "subject": scan.subject,
+            "rules": seal(json.dumps([h.to_json() for h in decision.hits]), _slot("rules", ident)),
+            "findings": seal(json.dumps([f.to_json() for f in scan.findings]), _slot("findings", ident)),
+            "subject": seal(scan.subject, _slot("subject", ident)),
             "message_id": scan.message_id,
             "size": len(raw),
-            "raw": raw,
+            "raw": self.keyring.seal(raw, _slot("raw", ident)),
         }
         detail = {
             "decision": decision.action.label,
@@ -143,7 +204,7 @@ class Store:
     def get(self, ident: str) -> StoredMessage | None:
         with self._connect() as conn:
             row = conn.execute(messages.select().where(messages.c.id == ident)).mappings().first()
-        return _to_message(row) if row else None
+        return _to_message(row, self.keyring) if row else None
 
     def list_messages(self, statuses: tuple[str, ...] = (), limit: int = 500) -> list[StoredMessage]:
         """Messages (without raw bytes), newest first, optionally by status."""
@@ -153,7 +214,7 @@ class Store:
             query = query.where(messages.c.status.in_(statuses))
         with self._connect() as conn:
             rows = conn.execute(query).mappings().all()
-        return [_to_message(r) for r in rows]
+        return [_to_message(r, self.keyring) for r in rows]
 
     def transition(
         self, ident: str, from_statuses: tuple[str, ...], to_status: str, actor: str, detail: dict[str, Any]
@@ -242,12 +303,12 @@ def _make_engine(url: str) -> Engine:
         path = Path(url.removeprefix("sqlite:///"))
         if str(path) not in ("", ":memory:"):
             path.parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(url, connect_args={"timeout": 30})
+        engine = sa.create_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return sa.create_engine(url, pool_pre_ping=True)
+    return sa.create_engine(url, pool_pre_ping=True, hide_parameters=True)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -255,6 +316,9 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")  # readers (console) never block the SMTP path
     cursor.execute("PRAGMA synchronous=FULL")  # a 250 follows a commit that survives power loss
     cursor.execute("PRAGMA busy_timeout=30000")
+    # Deleted and rewritten content is zeroed, not left in free pages: a purged message
+    # or a value re-encrypted by rekey must not survive in the file in plaintext.
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 
@@ -282,7 +346,28 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def _to_message(row: Any) -> StoredMessage:
+def _slot(column: str, ident: str) -> Slot:
+    return Slot("messages", column, ident)
+
+
+def open_message_text(keyring: Keyring, row: Any, column: str) -> str:
+    """A sealed text column (``subject``, ``findings``, ``rules``) of a ``messages`` row, opened."""
+    return keyring.open_text(row[column], _slot(column, row["id"]))
+
+
+def open_message_raw(keyring: Keyring, ident: str, stored: bytes) -> bytes:
+    """A ``messages.raw`` value, opened."""
+    return keyring.open(bytes(stored), _slot("raw", ident))
+
+
+def _log_rekey(report: RekeyReport) -> None:
+    if report.resealed:
+        log.info("rekey: %d row(s) re-encrypted under the current key", report.resealed)
+    for where, problem in list(report.failed.items())[:10]:
+        log.error("rekey: %s: %s", where, problem)
+
+
+def _to_message(row: Any, keyring: Keyring) -> StoredMessage:
     return StoredMessage(
         id=row["id"],
         status=row["status"],
@@ -294,12 +379,12 @@ def _to_message(row: Any) -> StoredMessage:
         per_recipient=json.loads(row["per_recipient"]),
         mail_options=json.loads(row["mail_options"]),
         rcpt_options=json.loads(row["rcpt_options"]),
-        rules=json.loads(row["rules"]),
-        findings=[Finding.from_json(f) for f in json.loads(row["findings"])],
-        subject=row["subject"],
+        rules=json.loads(open_message_text(keyring, row, "rules")),
+        findings=[Finding.from_json(f) for f in json.loads(open_message_text(keyring, row, "findings"))],
+        subject=open_message_text(keyring, row, "subject"),
         message_id=row["message_id"],
         size=row["size"],
-        raw=bytes(row["raw"]) if "raw" in row else b"",
+        raw=open_message_raw(keyring, row["id"], row["raw"]) if "raw" in row else b"",
     )
 
 
@@ -316,4 +401,14 @@ def _to_audit(row: Any) -> AuditEntry:
     )
 
 
-__all__ = ["AuditEntry", "Store", "StoreError", "StoredMessage", "new_id"]
+__all__ = [
+    "AuditEntry",
+    "CryptoError",
+    "Keyring",
+    "Store",
+    "StoreError",
+    "StoredMessage",
+    "new_id",
+    "open_message_raw",
+    "open_message_text",
+]

@@ -40,7 +40,10 @@ def test_default_policy_marked_message_reaches_government_and_is_held_for_a_comp
     arrived = [m.recipients for m in sink.messages if b"Subject: Budget" in m.data]
     assert arrived == [["carol@agency.gov.au", "ops@other.nsw.gov.au"]]
     (entry,) = held(gateway)
-    assert entry["rules"] == ["marking-sensitive-outside-government"]
+    # Monitor rules (e.g. a first message to a new domain) are recorded beside it.
+    assert [r for r in entry["rules"] if not r.endswith("-monitor")] == [
+        "marking-sensitive-outside-government"
+    ]
     assert entry["per_recipient"] == {
         "carol@agency.gov.au": "pass",
         "ops@other.nsw.gov.au": "pass",
