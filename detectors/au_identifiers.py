@@ -41,9 +41,11 @@ BANK_ACCOUNT_GAP = 60  # how far from the BSB an account number may be
 _SEP = r"[ \u00a0-]"
 # Not part of a longer token: no letter/digit/joining punctuation on either side
 # and no digit group straight before or after (so an ACN inside an ABN, or a
-# TFN inside a longer run of grouped digits, is not a candidate).
-_LEAD = r"(?<![\w.,/-])(?<!\d[ \u00a0])"
-_TRAIL = r"(?![\w/-])(?![.,]\d)(?![ \u00a0]\d)"
+# TFN inside a longer run of grouped digits, is not a candidate).  A comma is a
+# boundary (CSV cells: "17,459599230,…"); commas never join the groups of an
+# identifier, so a thousands-formatted amount still never matches.
+_LEAD = r"(?<![\w./-])(?<!\d[ \u00a0])"
+_TRAIL = r"(?![\w/-])(?!\.\d)(?![ \u00a0]\d)"
 _WORD_LEAD = r"(?<![\w-])"
 _WORD_TRAIL = r"(?![\w-])"
 

@@ -25,6 +25,7 @@ finds; ``tests/detectors/test_fast_path.py`` checks exactly that.
 from __future__ import annotations
 
 import codecs
+import importlib
 import logging
 import re
 import unicodedata
@@ -32,10 +33,16 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-try:  # a binary wheel: the gateway still works (slower) without it
-    import hyperscan
-except ImportError:  # pragma: no cover - exercised by the forced-fallback test
-    hyperscan = None  # type: ignore[assignment]
+
+def _load_hyperscan() -> Any:
+    """Hyperscan is a binary wheel: the gateway still works (slower) without it."""
+    try:
+        return importlib.import_module("hyperscan")
+    except ImportError:  # pragma: no cover - exercised by the forced-fallback test
+        return None
+
+
+hyperscan: Any = _load_hyperscan()
 
 log = logging.getLogger(__name__)
 

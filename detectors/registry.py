@@ -31,7 +31,10 @@ from detectors.prefilter import Trigger, WholeText, Windowed
 from detectors.secrets import SecretRecognizer
 from gateway.model import Finding
 
-PHONE_REGIONS = ("AU", "NZ", "GB", "US")
+# Numbers written in international form (+44 …, +1 …) are found whatever the region;
+# each extra region costs a full libphonenumber pass over every number-like token,
+# which dominated detection time on number-heavy text (see bench/throughput.py).
+PHONE_REGIONS = ("AU",)
 
 # Entity types a recogniser here can emit; policy validation checks against these.
 PATTERN_ENTITIES = frozenset(
