@@ -23,7 +23,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import yaml
 from presidio_analyzer import LocalRecognizer, RecognizerResult
@@ -423,12 +423,14 @@ def _outermost(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return kept
 
 
-class ConfidentialPhraseRecognizer(LocalRecognizer):
-    """``CONFIDENTIAL_PHRASE`` from a :class:`PhraseDictionary`."""
+_Dictionary = TypeVar("_Dictionary", "PhraseDictionary", "SensitiveDictionary")
 
-    def __init__(self, dictionary: PhraseDictionary) -> None:
-        self.dictionary = dictionary
-        super().__init__(supported_entities=[PHRASE_ENTITY], name=PHRASE_RECOGNIZER)
+
+class _DictionaryRecognizer(LocalRecognizer, Generic[_Dictionary]):
+    """A recogniser driven by an editable keyword dictionary: the plain path finds
+    the anchor words itself, the fast path hands over where its prefilter saw them."""
+
+    dictionary: _Dictionary
 
     def load(self) -> None:
         """Nothing to load: the dictionary was loaded and validated by the caller."""
@@ -436,12 +438,30 @@ class ConfidentialPhraseRecognizer(LocalRecognizer):
     def analyze(
         self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
     ) -> list[RecognizerResult]:
-        """Phrase matches; inside quoted history or a disclaimer they score 0.2."""
+        """Matches of the dictionary in ``text`` (see :meth:`analyze_anchored`)."""
         return self.analyze_anchored(text, None, entities, nlp_artifacts)
 
     def prefilter_spec(self) -> Anchored | None:
         """Where the fast path runs this recogniser: around its anchor words."""
         return prefilter_spec_for(self.dictionary.categories)
+
+    def analyze_anchored(
+        self,
+        text: str,
+        positions: Positions | None,
+        entities: list[str],
+        nlp_artifacts: NlpArtifacts | None = None,
+    ) -> list[RecognizerResult]:
+        raise NotImplementedError
+
+
+class ConfidentialPhraseRecognizer(_DictionaryRecognizer[PhraseDictionary]):
+    """``CONFIDENTIAL_PHRASE`` from a :class:`PhraseDictionary`; inside quoted history
+    or a disclaimer a match scores 0.2."""
+
+    def __init__(self, dictionary: PhraseDictionary) -> None:
+        self.dictionary = dictionary
+        super().__init__(supported_entities=[PHRASE_ENTITY], name=PHRASE_RECOGNIZER)
 
     def analyze_anchored(
         self,
@@ -484,26 +504,14 @@ _IDENTIFIER = re.compile(
 )
 
 
-class SensitiveInfoRecognizer(LocalRecognizer):
-    """``SENSITIVE_INFO`` cues from a :class:`SensitiveDictionary`, scored by a person nearby."""
+class SensitiveInfoRecognizer(_DictionaryRecognizer[SensitiveDictionary]):
+    """``SENSITIVE_INFO`` cues from a :class:`SensitiveDictionary`, scored by a person
+    nearby; attributes ``category`` and ``context`` (title, name, identifier, person, role, none)."""
 
     def __init__(self, dictionary: SensitiveDictionary, disclaimers: tuple[Matcher, ...] = ()) -> None:
         self.dictionary = dictionary
         self.disclaimers = disclaimers
         super().__init__(supported_entities=[SENSITIVE_ENTITY], name=SENSITIVE_RECOGNIZER)
-
-    def load(self) -> None:
-        """Nothing to load: the dictionary was loaded and validated by the caller."""
-
-    def analyze(
-        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
-    ) -> list[RecognizerResult]:
-        """Cue matches with ``category`` and ``context`` (title, name, identifier, person, role, none)."""
-        return self.analyze_anchored(text, None, entities, nlp_artifacts)
-
-    def prefilter_spec(self) -> Anchored | None:
-        """Where the fast path runs this recogniser: around its cue words."""
-        return prefilter_spec_for(self.dictionary.categories)
 
     def analyze_anchored(
         self,
