@@ -147,10 +147,10 @@ def extract_part(
     location: str,
     limits: ExtractLimits,
     budget: TextBudget | None = None,
+    isolation: Isolation = "auto",
 ) -> Extraction:
-    """Extract readable text from one attachment (no cache; isolation as ``"auto"``)."""
-    extractor = Extractor(limits, isolation="auto")
-    return extractor.extract(
+    """Extract readable text from one attachment (no cache)."""
+    return Extractor(limits, isolation=isolation).extract(
         data,
         filename=filename,
         declared_type=declared_type,
@@ -171,12 +171,13 @@ def extract_part_isolated(
     budget: TextBudget | None = None,
 ) -> Extraction:
     """Like :func:`extract_part`, always parsing risky formats in a killable child process."""
-    extractor = Extractor(limits, isolation="fork")
-    return extractor.extract(
+    return extract_part(
         data,
         filename=filename,
         declared_type=declared_type,
         charset=charset,
         location=location,
+        limits=limits,
         budget=budget,
+        isolation="fork",
     )
