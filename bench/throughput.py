@@ -125,7 +125,7 @@ def per_recognizer(fast: FastPath, text: str, repeat: int) -> None:
     whole_total = fast_total = 0.0
     for group in fast.groups:
         recognizer = group.recognizer
-        ends = hits.ends[group.first : group.first + group.count]
+        ends = hits.ends(group.first, group.count)
         whole = best(lambda r=recognizer: r.analyze(text, wanted, None), repeat)
         if isinstance(group.spec, prefilter.Anchored):
             windowed = best(lambda g=group, e=ends: fast._anchored(g, text, e, wanted, None), repeat)

@@ -9,6 +9,7 @@ Algorithms and test values: ``shared/reference/australian-content.md`` part A.
 
 from __future__ import annotations
 
+import operator
 import re
 
 TFN9_WEIGHTS = (1, 4, 3, 7, 5, 8, 6, 9, 10)
@@ -35,19 +36,20 @@ _CRN_RE = re.compile(r"\d{3} ?\d{3} ?\d{3}[A-Za-z]")
 _BSB_RE = re.compile(r"\d{3}-?\d{3}")
 
 
+_DROP_SEPARATORS = str.maketrans("", "", "".join(_SEPARATORS))
+
+
 def digits_of(value: str) -> str | None:
     """The digits of ``value`` with separators dropped, or None if anything else is in it."""
-    out = []
-    for ch in value:
-        if ch.isdigit() and ch.isascii():
-            out.append(ch)
-        elif ch not in _SEPARATORS:
-            return None
-    return "".join(out)
+    # One C-level pass each: a spreadsheet of records validates hundreds of thousands of these.
+    digits = value.translate(_DROP_SEPARATORS)
+    return digits if not digits or (digits.isascii() and digits.isdigit()) else None
 
 
 def _weighted_sum(digits: str, weights: tuple[int, ...]) -> int:
-    return sum(int(d) * w for d, w in zip(digits, weights, strict=True))
+    if len(digits) != len(weights):
+        raise ValueError("digits and weights differ in length")
+    return sum(map(operator.mul, map(int, digits), weights))
 
 
 def tfn_valid(value: str) -> bool:

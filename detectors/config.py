@@ -15,3 +15,6 @@ class DetectorConfig:
     recognizers_dir: Path | None = None  # agency-defined YAML recognisers
     edm_index: Path | None = None  # exact-data-match index built by `dlp-gateway edm build`
     fingerprint_db: Path | None = None  # registered documents, `dlp-gateway fingerprint add`
+    # Findings of one type reported per message; past it a FINDINGS_LIMIT finding says
+    # counting stopped (0: no limit).  Bounds the cost of a spreadsheet of records.
+    max_findings_per_type: int = 1000

@@ -10,11 +10,20 @@ from __future__ import annotations
 import tldextract
 from presidio_analyzer.predefined_recognizers import EmailRecognizer
 
+from detectors.context import ContextScored
+from detectors.prefilter import Trigger, Windowed
+
 _OFFLINE = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+# The local part before @ is unbounded in Presidio's regex; 300 characters in practice.
+_LOCAL_PART = 300
 
 
-class OfflineEmailRecognizer(EmailRecognizer):
-    """EmailRecognizer with an offline top-level-domain check."""
+class OfflineEmailRecognizer(ContextScored, EmailRecognizer):
+    """EmailRecognizer with an offline top-level-domain check, context scored from the text."""
 
     def validate_result(self, pattern_text: str) -> bool:
         return bool(_OFFLINE(pattern_text).fqdn)
+
+    def prefilter_spec(self) -> Windowed:
+        """Every address has an @; the window holds its local part."""
+        return Windowed((Trigger("@", 1, _LOCAL_PART, _LOCAL_PART),))

@@ -15,15 +15,17 @@ import logging
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import spacy
 from presidio_analyzer import AnalyzerEngine, EntityRecognizer, RecognizerRegistry, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts, SpacyNlpEngine
 from presidio_analyzer.predefined_recognizers import SpacyRecognizer
 
-from detectors import prefilter, registry
+from detectors import context, prefilter, registry
+from detectors.budget import FindingBudget
 from detectors.config import DetectorConfig
+from detectors.context import ContextScored
 from detectors.masking import mask
 from gateway.model import Finding, Segment
 
@@ -81,6 +83,7 @@ class Detector:
     value_key: bytes = field(default_factory=lambda: os.urandom(16))
     fast: bool = True
     ner_budget: int = NER_BUDGET_CHARS
+    max_per_type: int = 0  # findings of one type per message (0: no limit; the fast path only)
     _fast_path: FastPath | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -88,12 +91,16 @@ class Detector:
             self._fast_path = FastPath.build(self.analyzer)
 
     def analyze(self, segments: Iterable[Segment], entities: list[str] | None = None) -> list[Finding]:
-        """Masked findings for every segment (one message's worth: the NER budget is shared)."""
+        """Masked findings for every segment (one message's worth: the NER budget and
+        the limit of findings per type are shared)."""
         findings: list[Finding] = []
         ner_left = self.ner_budget
+        budget = FindingBudget(self.max_per_type if self._fast_path is not None else 0)
         for segment in segments:
             if self._fast_path is not None:
-                results, used = self._fast_path.analyze(segment.text, entities, self.min_score, ner_left)
+                results, used = self._fast_path.analyze(
+                    segment.text, entities, self.min_score, ner_left, budget
+                )
                 ner_left -= used
             else:
                 results = self._analyze_text(segment.text, entities)
@@ -111,7 +118,7 @@ class Detector:
                         value_key=self._key(value),
                     )
                 )
-        return findings
+        return budget.apply(findings)
 
     def _key(self, value: str) -> str:
         canonical = "".join(ch for ch in value if ch.isalnum()).lower()
@@ -141,6 +148,11 @@ class _Group:
     first: int
     count: int
 
+    @property
+    def always(self) -> bool:
+        """Run even when none of its triggers matched."""
+        return isinstance(self.spec, prefilter.Anchored) and self.spec.always
+
 
 @dataclass
 class FastPath:
@@ -159,6 +171,11 @@ class FastPath:
     with_nlp: list[EntityRecognizer]  # no spec: the whole text with NLP artifacts (slow, correct)
     ner: list[EntityRecognizer]  # spaCy NER: bounded text
     supported: list[str]
+    # Group index of each trigger: a scan's hits name the only groups with work to do.
+    group_of: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.group_of = [i for i, group in enumerate(self.groups) for _ in range(group.count)]
 
     @classmethod
     def build(cls, analyzer: AnalyzerEngine, use_hyperscan: bool = True) -> FastPath:
@@ -207,10 +224,21 @@ class FastPath:
         return path
 
     def analyze(
-        self, text: str, entities: list[str] | None, min_score: float, ner_budget: int = NER_BUDGET_CHARS
+        self,
+        text: str,
+        entities: list[str] | None,
+        min_score: float,
+        ner_budget: int = NER_BUDGET_CHARS,
+        budget: FindingBudget | None = None,
     ) -> tuple[list[RecognizerResult], int]:
-        """Results for one segment, and how many characters of it NER read."""
+        """Results for one segment, and how many characters of it NER read.
+
+        With a ``budget``, a windowed recogniser stops once more than its limit
+        of findings has been counted (the budget spans a message's segments).
+        """
+        budget = budget if budget is not None else FindingBudget()
         wanted = list(entities) if entities else self.supported
+        wanted_set = set(wanted)
         hits = self.scanner.scan(prefilter.scan_bytes(text)) if self.groups else None
         ner_artifacts, ner_used = None, 0
         results: list[RecognizerResult] = []
@@ -223,14 +251,14 @@ class FastPath:
                     results += self._run(recognizer, head, wanted, ner_artifacts, 0)
             if ner_used < len(text):
                 ner_artifacts = None  # NER did not see it all: no PERSON context beyond the head
-        for group in self.groups:
-            if not _wants([group.recognizer], wanted) or hits is None:
+        for group in self._groups_hit(hits):
+            if wanted_set.isdisjoint(group.recognizer.supported_entities):
                 continue
-            ends = hits.ends[group.first : group.first + group.count]
+            ends = hits.ends(group.first, group.count) if hits is not None else []
             if isinstance(group.spec, prefilter.Anchored):
                 results += self._anchored(group, text, ends, wanted, ner_artifacts)
             else:
-                results += self._windowed(group, group.spec, text, ends, wanted)
+                results += self._windowed(group, group.spec, text, ends, wanted, budget, min_score)
         for recognizer in self.whole_text:
             if _wants([recognizer], wanted):
                 results += self._whole(recognizer, text, wanted)
@@ -245,6 +273,14 @@ class FastPath:
             result.analysis_explanation = None  # type: ignore[assignment]  # as AnalyzerEngine returns them
         return sorted(results, key=lambda r: (r.start, r.entity_type)), ner_used
 
+    def _groups_hit(self, hits: prefilter.Hits | None) -> list[_Group]:
+        """Groups with a trigger match, or that run regardless, in registry order."""
+        if hits is None:
+            return []
+        indices = {self.group_of[trigger] for trigger in hits.by_trigger}
+        indices.update(i for i, group in enumerate(self.groups) if group.always)
+        return [self.groups[i] for i in sorted(indices)]
+
     def _windowed(
         self,
         group: _Group,
@@ -252,26 +288,43 @@ class FastPath:
         text: str,
         ends: list[list[int]],
         wanted: list[str],
+        budget: FindingBudget,
+        min_score: float,
     ) -> list[RecognizerResult]:
         out: list[RecognizerResult] = []
         n = len(text)
-        spans = prefilter.windows(zip(spec.triggers, ends, strict=True), n, text if spec.snap_lines else None)
+        recognizer = group.recognizer
+        scorer = recognizer if isinstance(recognizer, ContextScored) else None
+        spans = prefilter.iter_windows(
+            zip(spec.triggers, ends, strict=True), n, text if spec.snap_lines else None
+        )
         for lo, hi in spans:
-            found = self._run(group.recognizer, text[lo:hi], wanted, _EMPTY_ARTIFACTS, lo, enhance=False)
-            out += [r for r in found if prefilter.interior(r.start, r.end, lo, hi, n)]
-        if out and group.recognizer.context:
-            # Matching windows are as narrow as the match needs; context words are read
-            # from the text before each result, as Presidio would over the whole text.
-            out = self._enhance_each(group.recognizer, text, out)
+            if budget.spent(recognizer.supported_entities):
+                break
+            window = text[lo:hi]
+            if scorer is not None:
+                found = scorer.match(window, wanted)
+                _tag(found, recognizer)
+                _shift(found, lo)
+            else:
+                found = self._run(recognizer, window, wanted, _EMPTY_ARTIFACTS, lo, enhance=False)
+            found = [r for r in found if prefilter.interior(r.start, r.end, lo, hi, n)]
+            budget.count(found, min_score)  # context raises scores only: ≥ min_score stays so
+            out += found
+        # Matching windows are as narrow as the match needs; context words are read
+        # from the text before each result, as over the whole text.
+        if out and scorer is not None:
+            out = context.boost(text, out, scorer.context_words)
+        elif out and recognizer.context:
+            out = self._enhance_each(recognizer, text, out)
         return out
 
     def _anchored(
         self, group: _Group, text: str, ends: list[list[int]], wanted: list[str], artifacts: Any
     ) -> list[RecognizerResult]:
-        assert isinstance(group.spec, prefilter.Anchored)
-        recognizer = group.recognizer
-        assert isinstance(recognizer, prefilter.AnchoredRecognizer)
-        spec = group.spec
+        # Only Anchored specs on AnchoredRecognizers reach here (FastPath.build).
+        spec = cast(prefilter.Anchored, group.spec)
+        recognizer = cast(prefilter.AnchoredRecognizer, group.recognizer)
         literal_ends, pattern_ends = ends[: len(spec.anchors)], ends[len(spec.anchors) :]
         positions: dict[str, list[int]] = {}
         if any(literal_ends):
@@ -297,9 +350,7 @@ class FastPath:
         _tag(found, recognizer)
         if enhance and found and recognizer.context:
             found = self.analyzer._enhance_using_context(text, found, artifacts, [recognizer], None)
-        for result in found:
-            result.start += offset
-            result.end += offset
+        _shift(found, offset)
         return found
 
     def _whole(self, recognizer: EntityRecognizer, text: str, wanted: list[str]) -> list[RecognizerResult]:
@@ -361,6 +412,12 @@ def _context_groups(
         group, lo, hi = [result], start, end
     if group:
         yield lo, hi, group
+
+
+def _shift(results: list[RecognizerResult], offset: int) -> None:
+    for result in results:
+        result.start += offset
+        result.end += offset
 
 
 def _wants(recognizers: list[EntityRecognizer], wanted: list[str]) -> bool:

@@ -25,11 +25,12 @@ finds; ``tests/detectors/test_fast_path.py`` checks exactly that.
 from __future__ import annotations
 
 import codecs
+import heapq
 import importlib
 import logging
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -196,9 +197,13 @@ def spec_of(recognizer: object) -> Spec | None:
 
 @dataclass
 class Hits:
-    """Match ends per trigger id, from one scan."""
+    """Match ends per trigger id, in order, from one scan (triggers that did not match are absent)."""
 
-    ends: list[list[int]]
+    by_trigger: dict[int, list[int]]
+
+    def ends(self, first: int, count: int) -> list[list[int]]:
+        """Match ends of triggers ``first`` … ``first + count - 1``, in order."""
+        return [self.by_trigger.get(i, []) for i in range(first, first + count)]
 
 
 @dataclass
@@ -226,16 +231,24 @@ class Prefilter:
 
     def scan(self, data: bytes) -> Hits:
         """Ends of every trigger match in ``data`` (see :func:`scan_bytes`)."""
-        ends: list[list[int]] = [[] for _ in self._compiled.triggers]
+        ends: dict[int, list[int]] = {}
         if self._compiled.database is not None and data:
 
             def on_match(trigger_id: int, _start: int, end: int, _flags: int, _ctx: object) -> None:
-                ends[trigger_id].append(end)
+                found = ends.get(trigger_id)
+                if found is None:
+                    ends[trigger_id] = [end]
+                else:
+                    found.append(end)
 
             self._compiled.database.scan(data, match_event_handler=on_match)
         for trigger_id, pattern in self._compiled.fallback:
             # Overlapping matches: each match start is tried (a lookahead), like Hyperscan.
-            ends[trigger_id].extend(m.end(1) for m in pattern.finditer(data))
+            found = [m.end(1) for m in pattern.finditer(data)]
+            if found:
+                ends[trigger_id] = found
+        for found in ends.values():
+            found.sort()  # a pass over sorted data when Hyperscan reported them in order
         return Hits(ends)
 
 
@@ -355,29 +368,52 @@ def windows(
     text: str | None = None,
     max_window: int = MAX_WINDOW,
 ) -> list[tuple[int, int]]:
-    """Merged ``[lo, hi)`` windows around trigger matches; widened to whole lines when ``text`` is given.
+    """Merged ``[lo, hi)`` windows around trigger matches (see :func:`iter_windows`)."""
+    return list(iter_windows(ends_by_trigger, length, text, max_window))
+
+
+def iter_windows(
+    ends_by_trigger: Iterable[tuple[Trigger, list[int]]],
+    length: int,
+    text: str | None = None,
+    max_window: int = MAX_WINDOW,
+) -> Iterator[tuple[int, int]]:
+    """Merged ``[lo, hi)`` windows around trigger matches, in text order; widened to
+    whole lines when ``text`` is given.
 
     Each window holds the whole reach of every trigger match merged into it; a
     window never grows past ``max_window`` by merging (the next one overlaps
-    it, and results found twice are the same results).
+    it, and results found twice are the same results).  Windows are made as
+    they are taken, so a caller that stops early (its findings limit reached)
+    does not pay for the rest of a spreadsheet's matches.
     """
-    spans: list[tuple[int, int]] = []
-    for trigger, ends in ends_by_trigger:
-        reach_back = trigger.width + trigger.before
-        spans.extend((max(0, end - reach_back), min(length, end + trigger.after)) for end in ends)
-    if not spans:
-        return []
-    spans.sort()
-    merged: list[tuple[int, int]] = []
-    for lo, hi in spans:
+    current: tuple[int, int] | None = None
+    for lo, hi in _spans_in_order(ends_by_trigger, length):
         if text is not None:
             lo, hi = _snap(text, lo, hi)
-        if merged and lo <= merged[-1][1] and (hi <= merged[-1][1] or hi - merged[-1][0] <= max_window):
-            if hi > merged[-1][1]:
-                merged[-1] = (merged[-1][0], hi)
-        else:
-            merged.append((lo, hi))
-    return merged
+        if current is not None and lo <= current[1] and (hi <= current[1] or hi - current[0] <= max_window):
+            current = (current[0], max(hi, current[1]))
+            continue
+        if current is not None:
+            yield current
+        current = (lo, hi)
+    if current is not None:
+        yield current
+
+
+def _spans_in_order(
+    ends_by_trigger: Iterable[tuple[Trigger, list[int]]], length: int
+) -> Iterator[tuple[int, int]]:
+    """Every match's reach ``(lo, hi)``, sorted (each trigger's ends are in order: :class:`Hits`)."""
+    runs = [_reach(trigger, ends, length) for trigger, ends in ends_by_trigger if ends]
+    if len(runs) == 1:
+        return runs[0]
+    return heapq.merge(*runs)
+
+
+def _reach(trigger: Trigger, ends: list[int], length: int) -> Iterator[tuple[int, int]]:
+    back = trigger.width + trigger.before
+    return ((max(0, end - back), min(length, end + trigger.after)) for end in ends)
 
 
 def _snap(text: str, lo: int, hi: int) -> tuple[int, int]:

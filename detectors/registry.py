@@ -11,11 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from presidio_analyzer import EntityRecognizer, PatternRecognizer
-from presidio_analyzer.predefined_recognizers import (
-    IbanRecognizer,
-    IpRecognizer,
-    PhoneRecognizer,
-)
 
 from detectors import prefilter
 from detectors.au_identifiers import au_identifier_recognizers
@@ -24,17 +19,13 @@ from detectors.custom import custom_entities, load_custom_recognizers
 from detectors.edm import EdmRecognizer
 from detectors.email import OfflineEmailRecognizer
 from detectors.fingerprint import FingerprintRecognizer
+from detectors.generic import IbanCodeRecognizer, IpAddressRecognizer, PhoneNumberRecognizer
 from detectors.markings import ProtectiveMarkingRecognizer
 from detectors.markings import postprocess as marking_postprocess
 from detectors.phrases import recognizers as phrase_recognizers
 from detectors.prefilter import Trigger, WholeText, Windowed
 from detectors.secrets import SecretRecognizer
 from gateway.model import Finding
-
-# Numbers written in international form (+44 …, +1 …) are found whatever the region;
-# each extra region costs a full libphonenumber pass over every number-like token,
-# which dominated detection time on number-heavy text (see bench/throughput.py).
-PHONE_REGIONS = ("AU",)
 
 # Entity types a recogniser here can emit; policy validation checks against these.
 PATTERN_ENTITIES = frozenset(
@@ -65,7 +56,7 @@ PATTERN_ENTITIES = frozenset(
 )
 NER_ENTITIES = frozenset({"PERSON", "LOCATION", "NRP", "DATE_TIME", "ORGANIZATION"})
 # Findings made by the pipeline itself rather than by a recogniser.
-PIPELINE_ENTITIES = frozenset({"ENCRYPTED", "UNSCANNABLE", "FILE_TYPE_MISMATCH"})
+PIPELINE_ENTITIES = frozenset({"ENCRYPTED", "UNSCANNABLE", "FILE_TYPE_MISMATCH", "FINDINGS_LIMIT"})
 
 
 def pattern_recognizers(config: DetectorConfig) -> list[EntityRecognizer]:
@@ -73,9 +64,9 @@ def pattern_recognizers(config: DetectorConfig) -> list[EntityRecognizer]:
     recognizers = [
         *au_identifier_recognizers(),  # replace Presidio's AU and credit-card recognisers
         OfflineEmailRecognizer(),
-        IbanRecognizer(),
-        IpRecognizer(),
-        PhoneRecognizer(supported_regions=list(PHONE_REGIONS)),
+        IbanCodeRecognizer(),
+        IpAddressRecognizer(),
+        PhoneNumberRecognizer(),
         *([EdmRecognizer(config.edm_index)] if config.edm_index else []),
         *([FingerprintRecognizer(config.fingerprint_db)] if config.fingerprint_db else []),
         ProtectiveMarkingRecognizer(),
@@ -90,27 +81,8 @@ def pattern_recognizers(config: DetectorConfig) -> list[EntityRecognizer]:
 
 # --- prefilter metadata (see detectors.prefilter) -----------------------------------------
 
-# Windows for Presidio's recognisers need only hold the match and the characters
-# next to it that the recogniser checks: the context enhancer's five words before
-# a result are read separately, around each result (see detectors.engine).
-# A phone number: at least 5 digits (the shortest valid AU/NZ national number;
-# international ones have 6+), separated by at most 4 of phonenumbers' punctuation
-# characters (VALID_PUNCTUATION; other scripts' forms appear as space/placeholder).
-# The matcher checks one character either side, a time-stamp suffix, and an
-# extension ("ext. 1234") may follow the number.
-_PHONE_PUNCT = r"[-xX \xa0\xad().\[\]/~\x1a]"
+# A custom regex match starts this far at most before the start of its trigger.
 _NEAR = 24
-PRESIDIO_TRIGGERS: dict[type, tuple[Trigger, ...]] = {
-    # The local part before @ is unbounded in Presidio's regex; 300 characters in practice.
-    OfflineEmailRecognizer: (Trigger("@", 1, 300, 300),),
-    IbanRecognizer: (Trigger(r"[A-Z]{2}[0-9]{2}(?:[ -]?[A-Z0-9]{4}){2}", 14, _NEAR, 64),),
-    IpRecognizer: (
-        Trigger(r"[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}", 15, 64, 64),
-        # Every IPv6 form has two colons with at most four hex digits between them.
-        Trigger(r":[0-9A-Fa-f]{0,4}:", 6, 64, 64),
-    ),
-    PhoneRecognizer: (Trigger(rf"[0-9](?:{_PHONE_PUNCT}{{0,4}}[0-9]){{4}}", 21, _NEAR, 48),),
-}
 
 
 def prefilter_spec(recognizer: EntityRecognizer) -> prefilter.Spec | None:
@@ -121,9 +93,6 @@ def prefilter_spec(recognizer: EntityRecognizer) -> prefilter.Spec | None:
     if callable(hook):
         spec = hook()
         return spec if isinstance(spec, prefilter.Windowed | prefilter.Anchored | WholeText) else None
-    for cls, triggers in PRESIDIO_TRIGGERS.items():
-        if isinstance(recognizer, cls):
-            return Windowed(triggers)
     if type(recognizer) is PatternRecognizer:
         return custom_spec(recognizer)
     return None

@@ -20,6 +20,7 @@ from email.message import EmailMessage, Message
 from presidio_anonymizer import AnonymizerEngine
 from presidio_anonymizer.entities import OperatorConfig, RecognizerResult
 
+from detectors.budget import limited_entities
 from gateway.extract.text import decode_text
 from gateway.model import Finding, Redaction
 
@@ -43,6 +44,10 @@ def redact_message(raw: bytes, findings: list[Finding], redactions: list[Redacti
     chosen = _chosen(findings, redactions)
     if not chosen:
         return Redacted(raw)
+    uncounted = sorted(limited_entities(findings) & {e for r in redactions for e in r.entities})
+    if uncounted:
+        # Detection stopped counting these: some values were never located, so cannot be redacted.
+        return Redacted(None, reason=f"too many {', '.join(uncounted)} to redact every one")
     elsewhere = sorted({f.location for f, _ in chosen if f.location not in REWRITABLE})
     if elsewhere:
         return Redacted(None, reason=f"cannot redact in {', '.join(elsewhere)}")

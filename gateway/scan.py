@@ -28,9 +28,10 @@ class Scanner:
     @classmethod
     def build(cls, config: DetectorConfig, limits: ExtractLimits | None = None) -> Scanner:
         """Build the analyzer once; reuse the Scanner for every message."""
-        return cls(
-            Detector(build_analyzer(config), min_score=config.min_score), Extractor(limits or ExtractLimits())
+        detector = Detector(
+            build_analyzer(config), min_score=config.min_score, max_per_type=config.max_findings_per_type
         )
+        return cls(detector, Extractor(limits or ExtractLimits()))
 
     def scan(self, raw: bytes) -> ScanResult:
         """Everything found in one raw RFC 5322 message."""

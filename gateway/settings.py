@@ -57,6 +57,10 @@ class NextHopSettings:
     url: str = "smtp://127.0.0.1:10026"
     timeout_s: float = 30.0
     helo: str = "dlp-gateway.localhost"
+    # Idle connections kept open for the next message (0: one connection per message).
+    pool_size: int = 20
+    # Seconds an idle connection is kept before it is closed.
+    idle_s: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,7 @@ class ScanSettings:
     fail_mode: str = "tempfail"
     ner: bool = False
     min_score: float = 0.3
+    max_findings_per_type: int = 1000
     recognizers_dir: str = ""
     edm_index: str = ""
     fingerprint_db: str = ""
@@ -203,6 +208,7 @@ class Settings:
         return DetectorConfig(
             ner=self.scan.ner,
             min_score=self.scan.min_score,
+            max_findings_per_type=self.scan.max_findings_per_type,
             recognizers_dir=Path(self.scan.recognizers_dir) if self.scan.recognizers_dir else None,
             edm_index=Path(self.scan.edm_index) if self.scan.edm_index else None,
             fingerprint_db=Path(self.scan.fingerprint_db) if self.scan.fingerprint_db else None,
@@ -296,10 +302,14 @@ def _check(settings: Settings) -> None:
         raise SettingsError(
             f"'next_hop.url' must look like smtp://host:port or file:FOLDER, got {settings.next_hop.url!r}"
         )
+    if settings.next_hop.pool_size < 0 or settings.next_hop.idle_s <= 0:
+        raise SettingsError("'next_hop.pool_size' must be 0 or more and 'next_hop.idle_s' above 0")
     if settings.scan.fail_mode not in ("tempfail", "hold"):
         raise SettingsError("'scan.fail_mode' must be 'tempfail' or 'hold'")
     if settings.scan.workers < 1:
         raise SettingsError("'scan.workers' must be at least 1")
+    if settings.scan.max_findings_per_type < 0:
+        raise SettingsError("'scan.max_findings_per_type' must be 0 (no limit) or more")
     if bool(settings.smtp.tls_cert) != bool(settings.smtp.tls_key):
         raise SettingsError("'smtp.tls_cert' and 'smtp.tls_key' must be set together")
     for name in ("max_message_bytes", "max_sessions", "max_in_flight"):

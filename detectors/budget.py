@@ -1,0 +1,68 @@
+"""How many findings of each type one message reports before counting stops.
+
+A spreadsheet of 150,000 client records holds 150,000 phone numbers; validating
+each costs tens of microseconds, and no policy needs the exact count (its
+thresholds are in the tens).  So detection of a type stops once one more than
+the limit has been found, the first ``limit`` findings (in document order) are
+kept, and a ``FINDINGS_LIMIT`` finding says which type was cut short, so the
+console shows "1,000 or more" and redaction refuses instead of leaving values
+behind.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from presidio_analyzer import RecognizerResult
+
+from gateway.model import Finding
+
+LIMIT_ENTITY = "FINDINGS_LIMIT"
+
+
+@dataclass
+class FindingBudget:
+    """Counts per entity type for one message (``limit`` 0: no limit)."""
+
+    limit: int = 0
+    counts: Counter[str] = field(default_factory=Counter)
+
+    def count(self, results: Iterable[RecognizerResult], min_score: float) -> None:
+        """Count results that will be reported (those at or above ``min_score``)."""
+        if self.limit:
+            self.counts.update(r.entity_type for r in results if r.score >= min_score)
+
+    def spent(self, entities: Iterable[str]) -> bool:
+        """Whether more than the limit of every one of ``entities`` has been found."""
+        return bool(self.limit) and all(self.counts[e] > self.limit for e in entities)
+
+    def apply(self, findings: list[Finding]) -> list[Finding]:
+        """The first ``limit`` findings of each type, and a FINDINGS_LIMIT finding per type cut."""
+        if not self.limit:
+            return findings
+        kept: list[Finding] = []
+        seen: Counter[str] = Counter()
+        cut: dict[str, str] = {}  # entity type → location of its first finding not kept
+        for finding in findings:
+            seen[finding.entity_type] += 1
+            if seen[finding.entity_type] <= self.limit:
+                kept.append(finding)
+            else:
+                cut.setdefault(finding.entity_type, finding.location)
+        return kept + [self._limit_finding(entity, location) for entity, location in cut.items()]
+
+    def _limit_finding(self, entity: str, location: str) -> Finding:
+        return Finding(
+            entity_type=LIMIT_ENTITY,
+            score=1.0,
+            location=location,
+            excerpt="",
+            attributes={"entity": entity, "limit": str(self.limit)},
+        )
+
+
+def limited_entities(findings: Iterable[Finding]) -> set[str]:
+    """Entity types whose counting stopped at the limit in one scan."""
+    return {f.attributes.get("entity", "") for f in findings if f.entity_type == LIMIT_ENTITY}
