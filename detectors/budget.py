@@ -31,8 +31,16 @@ class FindingBudget:
 
     def count(self, results: Iterable[RecognizerResult], min_score: float) -> None:
         """Count results that will be reported (those at or above ``min_score``)."""
+        self.count_types(r.entity_type for r in results if r.score >= min_score)
+
+    def count_types(self, entity_types: Iterable[str]) -> None:
+        """Count one finding of each type in ``entity_types``."""
         if self.limit:
-            self.counts.update(r.entity_type for r in results if r.score >= min_score)
+            self.counts.update(entity_types)
+
+    def over(self) -> bool:
+        """Whether more than the limit of some type has been found."""
+        return bool(self.limit) and any(n > self.limit for n in self.counts.values())
 
     def spent(self, entities: Iterable[str]) -> bool:
         """Whether more than the limit of every one of ``entities`` has been found."""

@@ -18,3 +18,5 @@ class DetectorConfig:
     # Findings of one type reported per message; past it a FINDINGS_LIMIT finding says
     # counting stopped (0: no limit).  Bounds the cost of a spreadsheet of records.
     max_findings_per_type: int = 1000
+    # Segments whose findings each worker remembers by text digest (0: off).
+    result_cache_entries: int = 256

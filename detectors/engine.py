@@ -27,6 +27,7 @@ from detectors.budget import FindingBudget
 from detectors.config import DetectorConfig
 from detectors.context import ContextScored
 from detectors.masking import mask
+from detectors.result_cache import ResultCache
 from gateway.model import Finding, Segment
 
 log = logging.getLogger(__name__)
@@ -84,6 +85,7 @@ class Detector:
     fast: bool = True
     ner_budget: int = NER_BUDGET_CHARS
     max_per_type: int = 0  # findings of one type per message (0: no limit; the fast path only)
+    cache: ResultCache = field(default_factory=ResultCache)  # the fast path's findings by text digest
     _fast_path: FastPath | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -97,28 +99,47 @@ class Detector:
         ner_left = self.ner_budget
         budget = FindingBudget(self.max_per_type if self._fast_path is not None else 0)
         for segment in segments:
-            if self._fast_path is not None:
-                results, used = self._fast_path.analyze(
-                    segment.text, entities, self.min_score, ner_left, budget
-                )
-                ner_left -= used
-            else:
-                results = self._analyze_text(segment.text, entities)
-            for result in results:
-                value = segment.text[result.start : result.end]
-                findings.append(
-                    Finding(
-                        entity_type=result.entity_type,
-                        score=float(result.score),
-                        location=segment.location,
-                        excerpt=mask(value, result.entity_type),
-                        start=result.start,
-                        end=result.end,
-                        attributes=_attributes(result),
-                        value_key=self._key(value),
-                    )
-                )
+            found, used = self._segment(segment, entities, ner_left, budget)
+            ner_left -= used
+            findings += found
         return budget.apply(findings)
+
+    def _segment(
+        self, segment: Segment, entities: list[str] | None, ner_left: int, budget: FindingBudget
+    ) -> tuple[list[Finding], int]:
+        """One segment's findings (from the cache when the same text was scanned alike) and NER's share."""
+        if self._fast_path is None:
+            return self._findings(segment, self._analyze_text(segment.text, entities)), 0
+        ner_wanted = ner_left if self._fast_path.ner else 0
+        key = self.cache.key(segment.text, entities, ner_wanted)
+        cached = self.cache.get(key)
+        if cached is not None:
+            found = cached.at(segment.location)
+            budget.count_types(f.entity_type for f in found)
+            return found, cached.ner_used
+        results, used = self._fast_path.analyze(segment.text, entities, self.min_score, ner_left, budget)
+        found = self._findings(segment, results)
+        if not budget.over():  # a segment cut short by the limit is not the whole answer
+            self.cache.put(key, found, used)
+        return found, used
+
+    def _findings(self, segment: Segment, results: list[RecognizerResult]) -> list[Finding]:
+        findings = []
+        for result in results:
+            value = segment.text[result.start : result.end]
+            findings.append(
+                Finding(
+                    entity_type=result.entity_type,
+                    score=float(result.score),
+                    location=segment.location,
+                    excerpt=mask(value, result.entity_type),
+                    start=result.start,
+                    end=result.end,
+                    attributes=_attributes(result),
+                    value_key=self._key(value),
+                )
+            )
+        return findings
 
     def _key(self, value: str) -> str:
         canonical = "".join(ch for ch in value if ch.isalnum()).lower()

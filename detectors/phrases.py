@@ -276,7 +276,8 @@ def ignored_regions(
     if spans is None:
         hits = sorted(start for cue in disclaimers for start, _ in _find(cue, text, lower))
     else:
-        paragraphs = [(a, b) for a, b in paragraphs if any(a <= s <= b for s, _ in spans)]
+        starts = sorted(s for s, _ in spans)
+        paragraphs = [(a, b) for a, b in paragraphs if _any_between(starts, a, b)]
         hits = sorted(
             start for a, b in paragraphs for start in _starts_within(disclaimers, text, lower, a, b)
         )
@@ -302,10 +303,17 @@ def _quoted_lines(text: str, spans: Sequence[tuple[int, int]] | None) -> list[Re
     """Lines quoted with ``>``: every one, or those holding the start of a span."""
     if spans is None:
         return [Region(m.start(), m.end(), "quoted") for m in _QUOTED_LINE.finditer(text)]
-    found = (
-        _QUOTED_LINE.match(text, text.rfind("\n", 0, start) + 1) for start in sorted({s for s, _ in spans})
-    )
-    return [Region(m.start(), m.end(), "quoted") for m in found if m]
+    regions: list[Region] = []
+    line_start, previous = 0, 0
+    for start in sorted({s for s, _ in spans}):
+        newline = text.rfind("\n", previous, start)  # each stretch of text is searched once
+        if newline >= 0:
+            line_start = newline + 1
+        previous = start
+        match = _QUOTED_LINE.match(text, line_start)
+        if match and (not regions or regions[-1].start != match.start()):
+            regions.append(Region(match.start(), match.end(), "quoted"))
+    return regions
 
 
 def _history_start(text: str, lower: str, spans: Sequence[tuple[int, int]] | None) -> re.Match[str] | None:
@@ -335,7 +343,34 @@ def _paragraphs(text: str) -> list[tuple[int, int]]:
 
 
 def _region_at(regions: list[Region], start: int, end: int) -> Region | None:
+    """The first of ``regions`` that holds ``start:end`` (see :class:`RegionIndex` for many spans)."""
     return next((r for r in regions if r.start <= start and end <= r.end), None)
+
+
+class RegionIndex:
+    """``_region_at`` for many spans without a walk over every region for each.
+
+    ``regions`` come in runs of ordered, non-overlapping regions (quoted lines,
+    then history, then disclaimer paragraphs); a binary search per run finds
+    the one region of the run that could hold a span.
+    """
+
+    def __init__(self, regions: list[Region]) -> None:
+        self._runs: list[tuple[list[int], list[Region]]] = []
+        for region in regions:
+            if self._runs and self._runs[-1][1][-1].end <= region.start:
+                self._runs[-1][0].append(region.start)
+                self._runs[-1][1].append(region)
+            else:
+                self._runs.append(([region.start], [region]))
+
+    def at(self, start: int, end: int) -> Region | None:
+        """The first region (in the order given) that holds the non-empty span ``start:end``."""
+        for starts, run in self._runs:
+            i = bisect.bisect_right(starts, start) - 1
+            if i >= 0 and run[i].start <= start and end <= run[i].end:
+                return run[i]
+        return None
 
 
 # --- recognisers ------------------------------------------------------------------------------
@@ -533,12 +568,12 @@ class ConfidentialPhraseRecognizer(_DictionaryRecognizer[PhraseDictionary]):
         matches = _matches(self.dictionary.categories, text, positions)
         # Quoted history and disclaimers need the whole text, but only when something matched.
         spans = [(start, end) for _, start, end in matches]
-        regions = ignored_regions(text, self.dictionary.disclaimers, spans) if matches else []
+        regions = RegionIndex(ignored_regions(text, self.dictionary.disclaimers, spans) if matches else [])
         results = []
         for category, start, end in matches:
             attributes = {"category": category.name}
             score = category.score
-            region = _region_at(regions, start, end)
+            region = regions.at(start, end)
             if region is not None:
                 attributes["region"] = region.kind
                 score = min(score, IGNORED_SCORE)
@@ -584,25 +619,31 @@ class SensitiveInfoRecognizer(_DictionaryRecognizer[SensitiveDictionary]):
         matches = _matches(self.dictionary.categories, text, positions)
         if not matches:
             return []
-        regions = ignored_regions(text, self.disclaimers, [(start, end) for _, start, end in matches])
+        regions = RegionIndex(
+            ignored_regions(text, self.disclaimers, [(start, end) for _, start, end in matches])
+        )
         people = _ner_people(nlp_artifacts)
         paragraphs = _paragraphs(text)
+        paragraph_starts = [a for a, _ in paragraphs]
         results = []
         for category, start, end in matches:
-            lo, hi = self._window(paragraphs, start, end)
+            lo, hi = self._window(paragraphs, paragraph_starts, start, end)
             context = self.person_context(text, lo, hi, start, end, people)
             score = self._score(context)
             attributes = {"category": category.name, "context": context}
-            region = _region_at(regions, start, end)
+            region = regions.at(start, end)
             if region is not None:
                 attributes["region"] = region.kind
                 score = min(score, IGNORED_SCORE)
             results.append(_result(self, SENSITIVE_ENTITY, start, end, score, attributes))
         return results
 
-    def _window(self, paragraphs: list[tuple[int, int]], start: int, end: int) -> tuple[int, int]:
-        """The window around a match, clipped to its paragraph."""
-        para = next(((a, b) for a, b in paragraphs if a <= start <= b), (0, end))
+    def _window(
+        self, paragraphs: list[tuple[int, int]], starts: list[int], start: int, end: int
+    ) -> tuple[int, int]:
+        """The window around a match, clipped to its paragraph (``starts``: the paragraphs' starts)."""
+        i = bisect.bisect_right(starts, start) - 1
+        para = paragraphs[i] if i >= 0 and start <= paragraphs[i][1] else (0, end)
         return max(para[0], start - self.dictionary.window), min(para[1], end + self.dictionary.window)
 
     def _score(self, context: str) -> float:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from detectors import registry
 from detectors.config import DetectorConfig
 from detectors.engine import Detector, build_analyzer
+from detectors.result_cache import ResultCache
 from gateway.extract import ExtractLimits, Extractor, unscannable
 from gateway.model import Extraction, ScanResult
 from gateway.parse import parse_message
@@ -29,7 +30,10 @@ class Scanner:
     def build(cls, config: DetectorConfig, limits: ExtractLimits | None = None) -> Scanner:
         """Build the analyzer once; reuse the Scanner for every message."""
         detector = Detector(
-            build_analyzer(config), min_score=config.min_score, max_per_type=config.max_findings_per_type
+            build_analyzer(config),
+            min_score=config.min_score,
+            max_per_type=config.max_findings_per_type,
+            cache=ResultCache(config.result_cache_entries),
         )
         return cls(detector, Extractor(limits or ExtractLimits()))
 

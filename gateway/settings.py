@@ -72,6 +72,7 @@ class ScanSettings:
     ner: bool = False
     min_score: float = 0.3
     max_findings_per_type: int = 1000
+    result_cache_entries: int = 256
     recognizers_dir: str = ""
     edm_index: str = ""
     fingerprint_db: str = ""
@@ -209,6 +210,7 @@ class Settings:
             ner=self.scan.ner,
             min_score=self.scan.min_score,
             max_findings_per_type=self.scan.max_findings_per_type,
+            result_cache_entries=self.scan.result_cache_entries,
             recognizers_dir=Path(self.scan.recognizers_dir) if self.scan.recognizers_dir else None,
             edm_index=Path(self.scan.edm_index) if self.scan.edm_index else None,
             fingerprint_db=Path(self.scan.fingerprint_db) if self.scan.fingerprint_db else None,
@@ -308,8 +310,9 @@ def _check(settings: Settings) -> None:
         raise SettingsError("'scan.fail_mode' must be 'tempfail' or 'hold'")
     if settings.scan.workers < 1:
         raise SettingsError("'scan.workers' must be at least 1")
-    if settings.scan.max_findings_per_type < 0:
-        raise SettingsError("'scan.max_findings_per_type' must be 0 (no limit) or more")
+    for name in ("max_findings_per_type", "result_cache_entries"):
+        if getattr(settings.scan, name) < 0:
+            raise SettingsError(f"'scan.{name}' must be 0 (off) or more")
     if bool(settings.smtp.tls_cert) != bool(settings.smtp.tls_key):
         raise SettingsError("'smtp.tls_cert' and 'smtp.tls_key' must be set together")
     for name in ("max_message_bytes", "max_sessions", "max_in_flight"):

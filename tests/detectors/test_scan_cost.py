@@ -72,7 +72,9 @@ def _numberish(rng: random.Random) -> str:
 
 
 @pytest.mark.parametrize("seed", range(40))
-def test_phone_triggers_miss_nothing_the_matcher_finds(detectors: tuple[Detector, Detector], seed: int) -> None:
+def test_phone_triggers_miss_nothing_the_matcher_finds(
+    detectors: tuple[Detector, Detector], seed: int
+) -> None:
     """Random number-heavy text: the windowed phone recogniser finds what the whole-text run finds."""
     text = _numberish(random.Random(seed))
     fast, plain = detectors
@@ -188,3 +190,32 @@ def test_redaction_refuses_when_counting_stopped() -> None:
     assert refused.raw is None and "too many AU_TFN" in refused.reason
     other = Finding(LIMIT_ENTITY, 1.0, "body", "", attributes={"entity": "PHONE_NUMBER", "limit": "1000"})
     assert redact_message(raw, [tfn, other], redactions).raw is not None
+
+
+# --- the findings cache -----------------------------------------------------------------------
+
+
+def test_the_same_text_again_is_answered_from_the_cache() -> None:
+    detector = Detector(build_analyzer(DetectorConfig()), max_per_type=50)
+    text = "Please update payroll: my tax file number is 123 456 782.\n" + "Notes follow. " * 300
+    first = detector.analyze([Segment("attachment[1]:a.txt", text)])
+    assert len(detector.cache._items) == 1
+    again = detector.analyze([Segment("attachment[2]:b.txt", text)])
+    assert [(f.entity_type, f.start, f.score) for f in again] == [
+        (f.entity_type, f.start, f.score) for f in first
+    ]
+    assert {f.location for f in again} == {"attachment[2]:b.txt"}
+    # Asked for other entity types, the text is scanned afresh.
+    assert detector.analyze([Segment("body", text)], ["PHONE_NUMBER"]) == []
+    # Short texts and texts cut short by the findings limit are not kept.
+    detector.analyze([Segment("body", "tax file number 123 456 782")])
+    detector.analyze([Segment("sheet", _records(400))])
+    assert len(detector.cache._items) == 2
+
+
+def test_cached_findings_still_count_towards_the_limit() -> None:
+    detector = Detector(build_analyzer(DetectorConfig()), max_per_type=50)
+    segment = Segment("a", _records(30))
+    detector.analyze([segment], ["AU_TFN"])  # now cached
+    findings = detector.analyze([segment, Segment("b", _records(30))], ["AU_TFN"])
+    assert Counter(f.entity_type for f in findings) == {"AU_TFN": 50, LIMIT_ENTITY: 1}
