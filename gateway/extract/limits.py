@@ -15,7 +15,10 @@ class ExtractLimits:
     """Every limit is configurable under ``limits:`` in the settings file."""
 
     max_text_bytes: int = 20 * 1024 * 1024  # total extracted text per message (UTF-8 bytes)
-    max_part_bytes: int = 50 * 1024 * 1024  # one decoded part or (decompressed) archive member
+    # One decoded part, or one (decompressed) archive member read whole into memory.  Members that
+    # are parsed as streams (XLSX sheets and shared strings) are never held whole; max_ratio, the
+    # text budget and part_timeout bound them instead (see zipsafe.stream_member).
+    max_part_bytes: int = 50 * 1024 * 1024
     max_depth: int = 8  # nesting of archives, embedded objects and attached messages
     max_members: int = 1000  # members per archive
     max_ratio: int = 100  # expansion ratio of a compressed member ...

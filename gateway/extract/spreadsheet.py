@@ -1,4 +1,4 @@
-"""Spreadsheets: XLSX/XLSM (openpyxl), XLS (xlrd), XLSB (best effort).
+"""Spreadsheets: XLSX/XLSM (streamed XML), XLS (xlrd), XLSB (best effort).
 
 Every sheet is read, hidden and very hidden ones included (hiding a sheet is a
 common way to send more than the sender meant to); each becomes a segment at
@@ -9,15 +9,21 @@ from __future__ import annotations
 
 import io
 import re
+import zipfile
+import zlib
 from collections.abc import Iterable
 
-import openpyxl
 import xlrd
+from lxml import etree
 
 from gateway.extract.context import Context, Part
 from gateway.extract.ooxml import package_extras
+from gateway.extract.xlsxbook import BookLayout, SheetRef, read_layout
+from gateway.extract.xlsxcells import CellValues
+from gateway.extract.xlsxsheet import ROWS, SHARED_STRINGS, SharedStrings, SheetRows
+from gateway.extract.xmlrecords import read_records
 from gateway.extract.xmltext import plain_xml_text
-from gateway.extract.zipsafe import check_member, open_zip, read_named
+from gateway.extract.zipsafe import open_zip, read_named, stream_member
 
 _COMMENTS = re.compile(r"^xl/(?:comments\d*|threadedComments/[^/]+)\.xml$")
 _CHECK_EVERY_ROWS = 500
@@ -50,27 +56,60 @@ def _rows_text(rows: Iterable[Iterable[object]], ctx: Context) -> str:
 
 
 def extract_xlsx(part: Part, ctx: Context) -> None:
-    """Cell values of every worksheet (formulas as last calculated), comments and metadata."""
+    """Cell values of every worksheet (formulas as last calculated), comments and metadata.
+
+    Sheets are streamed (see :mod:`gateway.extract.xmlrecords`), so a sheet's XML
+    may exceed ``max_part_bytes``; the text budget, the expansion ratio and the
+    part's deadline bound it instead.  A sheet whose XML is corrupt or truncated
+    keeps the text read before the fault and is reported ``UNSCANNABLE``; the
+    other sheets are still read.
+    """
     with open_zip(part.data) as archive:
-        for info in archive.infolist():
-            check_member(info, ctx)  # openpyxl reads members whole: vet their sizes first
-        workbook = openpyxl.load_workbook(
-            io.BytesIO(part.data), read_only=True, data_only=True, keep_links=False
-        )
-        try:
-            sheets = workbook.worksheets
-            if len(sheets) > ctx.limits.max_pages:
-                ctx.finding_limit(part.location, "max_pages")
-            for sheet in sheets[: ctx.limits.max_pages]:
-                if not hasattr(sheet, "iter_rows"):
-                    continue  # chartsheets hold no cells
-                ctx.emit(f"{part.location}#{sheet.title}", _rows_text(sheet.iter_rows(values_only=True), ctx))
-        finally:
-            workbook.close()
+        layout = read_layout(archive, ctx)
+        values = CellValues(_shared_strings(archive, layout, part, ctx), layout.styles)
+        if len(layout.sheets) > ctx.limits.max_pages:
+            ctx.finding_limit(part.location, "max_pages")
+        for sheet in layout.sheets[: ctx.limits.max_pages]:
+            _sheet(archive, sheet, values, f"{part.location}#{sheet.label}", ctx)
         for name in filter(_COMMENTS.match, archive.namelist()):
             data = read_named(archive, name, ctx) or b""
             ctx.emit(f"{part.location}#comments", plain_xml_text(data, ctx))
         package_extras(archive, part, ctx)
+
+
+# Why a sheet could not be read to its end, by exception type: the ZIP member or its XML is damaged.
+_DAMAGE = (etree.XMLSyntaxError, zipfile.BadZipFile, zlib.error, EOFError, UnicodeDecodeError)
+
+
+def _sheet(
+    archive: zipfile.ZipFile, sheet: SheetRef, values: CellValues, location: str, ctx: Context
+) -> None:
+    rows = SheetRows(values, budget=ctx.budget.remaining)
+    try:
+        read_records(stream_member(archive, archive.getinfo(sheet.part), ctx), ROWS, rows, ctx)
+    except _DAMAGE as exc:
+        ctx.emit(location, rows.text())  # what was read before the fault is still scanned
+        ctx.finding_unscannable(location, f"parser_error:{type(exc).__name__}")
+        return
+    ctx.emit(location, rows.text())
+
+
+def _shared_strings(archive: zipfile.ZipFile, layout: BookLayout, part: Part, ctx: Context) -> list[str]:
+    """The shared-string table, at most the message's text budget of it (else reported)."""
+    if layout.shared_strings is None:
+        return []
+    table = SharedStrings(budget=ctx.limits.max_text_bytes)
+    info = archive.getinfo(layout.shared_strings)
+    try:
+        read_records(stream_member(archive, info, ctx), SHARED_STRINGS, table, ctx)
+    except _DAMAGE as exc:
+        # Strings before the fault still resolve; cells pointing past them read as empty.
+        location = f"{part.location}#sharedStrings"
+        ctx.finding_unscannable(location, f"parser_error:{type(exc).__name__}")
+    if table.full():
+        # Cells pointing past what was kept read as empty: say so rather than scan in silence.
+        ctx.finding_limit(part.location, "max_text_bytes")
+    return table.strings
 
 
 def extract_xlsb(part: Part, ctx: Context) -> None:

@@ -36,13 +36,39 @@ def is_encrypted(info: zipfile.ZipInfo) -> bool:
 
 def check_member(info: zipfile.ZipInfo, ctx: Context) -> None:
     """Refuse a member whose declared size or expansion ratio breaks the limits."""
-    limits = ctx.limits
-    if info.file_size > limits.max_part_bytes:
+    if info.file_size > ctx.limits.max_part_bytes:
         raise LimitExceeded("max_part_bytes")
-    if info.file_size > limits.ratio_floor_bytes and info.file_size > limits.max_ratio * max(
-        info.compress_size, 1
-    ):
+    check_ratio(info.file_size, info.compress_size, ctx)
+
+
+def check_ratio(size: int, compressed: int, ctx: Context) -> None:
+    """Refuse ``size`` bytes expanded from ``compressed`` past ``max_ratio`` (zip bombs)."""
+    limits = ctx.limits
+    if size > limits.ratio_floor_bytes and size > limits.max_ratio * max(compressed, 1):
         raise LimitExceeded("max_ratio")
+
+
+STREAM_CHUNK_BYTES = 1024 * 1024
+
+
+def stream_member(
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, ctx: Context, chunk_bytes: int = STREAM_CHUNK_BYTES
+) -> Iterator[bytes]:
+    """A member's decompressed bytes, ``chunk_bytes`` at a time, for parsers that stream.
+
+    Only a chunk is ever held, so ``max_part_bytes`` (a bound on what is held in
+    memory) does not apply; what bounds a streamed member is its expansion ratio,
+    checked on the bytes actually produced because headers can lie, the part's
+    deadline, checked between chunks, and the text budget of whoever consumes it.
+    """
+    check_ratio(info.file_size, info.compress_size, ctx)
+    produced = 0
+    with archive.open(info) as stream:
+        while chunk := stream.read(chunk_bytes):
+            produced += len(chunk)
+            check_ratio(produced, info.compress_size, ctx)
+            ctx.check_time()
+            yield chunk
 
 
 def read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, ctx: Context) -> bytes:
