@@ -27,7 +27,20 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-VALID_TFNS = ("123 456 782", "876 543 210", "812 239 321", "459 599 230", "907 974 668")
+
+def valid_tfn(rng: random.Random) -> str:
+    """A random checksum-valid TFN, spaced in threes (every row a different person)."""
+    from detectors.checksums import TFN9_WEIGHTS
+
+    while True:
+        digits = [rng.randint(0, 9) for _ in range(8)]
+        # The last weight is 10 ≡ -1 (mod 11): the check digit is the weighted sum mod 11.
+        check = sum(d * w for d, w in zip(digits, TFN9_WEIGHTS, strict=False)) % 11
+        if check < 10:
+            text = "".join(map(str, digits)) + str(check)
+            return f"{text[:3]} {text[3:6]} {text[6:]}"
+
+
 FIRST = ("Alex", "Sam", "Jordan", "Priya", "Wei", "Olivia", "Noah", "Aisha", "Liam", "Mia")
 LAST = ("Nguyen", "Smith", "Patel", "Chen", "Williams", "Brown", "Singh", "Taylor", "Kelly", "Jones")
 STREETS = ("George St", "Pitt St", "Collins St", "Northbourne Ave", "Queen St")
@@ -52,7 +65,7 @@ def records_xlsx(target_bytes: int, seed: int = 7) -> tuple[bytes, int]:
                 f"{rng.randint(1, 28):02d}/{rng.randint(1, 12):02d}/{rng.randint(1940, 2005)}",
                 f"{first.lower()}.{last.lower()}{i}@example.com",
                 f"04{rng.randint(10, 99)} {rng.randint(100, 999)} {rng.randint(100, 999)}",
-                rng.choice(VALID_TFNS),
+                valid_tfn(rng),
                 f"{rng.randint(1, 200)} {rng.choice(STREETS)}, Sydney NSW 2000",
                 "Follow up on payment plan" if i % 7 == 0 else "",
             ]

@@ -27,6 +27,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.attachments import valid_tfn
 from detectors import prefilter
 from detectors.budget import FindingBudget
 from detectors.config import DetectorConfig
@@ -109,7 +110,8 @@ def records_text(size: int, seed: int = 3) -> str:
         born = f"{rng.randint(1, 28):02d}/{rng.randint(1, 12):02d}/19{rng.randint(40, 99)}"
         mobile = f"04{rng.randint(10, 99)} {rng.randint(100, 999)} {rng.randint(100, 999)}"
         address = f"{rng.randint(1, 200)} George St, Sydney NSW 2000"
-        row = f"CL-{100000 + i}\tSam Lee\t{born}\tsam.lee{i}@example.com\t{mobile}\t123 456 782\t{address}\n"
+        tfn = valid_tfn(rng)
+        row = f"CL-{100000 + i}\tSam Lee\t{born}\tsam.lee{i}@example.com\t{mobile}\t{tfn}\t{address}\n"
         rows.append(row)
         length += len(row)
     return "".join(rows)[:size]
