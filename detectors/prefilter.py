@@ -328,18 +328,30 @@ def _python_pattern(trigger: Trigger) -> re.Pattern[bytes]:
 def _compile(triggers: list[Trigger], use_hyperscan: bool) -> _Compiled:
     compiled = _Compiled(triggers)
     accepted: list[int] = []
-    if use_hyperscan:
-        for i, trigger in enumerate(triggers):
-            try:  # compile alone first, so one odd agency pattern cannot disable the database
-                _hs_database([trigger], [i])
-                accepted.append(i)
-            except hyperscan.error as exc:
-                log.info("trigger %d not accepted by Hyperscan (%s); using re", i, exc)
-        if accepted:
-            compiled.database = _hs_database([triggers[i] for i in accepted], accepted)
-            compiled.hs_ids = accepted
+    if use_hyperscan and triggers:
+        try:  # the usual case, in one compile (each compile costs start-up time in every worker)
+            compiled.database = _hs_database(triggers, list(range(len(triggers))))
+            accepted = list(range(len(triggers)))
+        except hyperscan.error:
+            accepted = _accepted_one_by_one(triggers)
+            if accepted:
+                compiled.database = _hs_database([triggers[i] for i in accepted], accepted)
+        compiled.hs_ids = accepted
     compiled.fallback = [(i, _python_pattern(t)) for i, t in enumerate(triggers) if i not in set(accepted)]
     return compiled
+
+
+def _accepted_one_by_one(triggers: list[Trigger]) -> list[int]:
+    """Ids of the triggers Hyperscan compiles, each alone: one odd agency pattern must
+    not disable the database for the rest."""
+    accepted = []
+    for i, trigger in enumerate(triggers):
+        try:
+            _hs_database([trigger], [i])
+            accepted.append(i)
+        except hyperscan.error as exc:
+            log.info("trigger %d not accepted by Hyperscan (%s); using re", i, exc)
+    return accepted
 
 
 def _hs_database(triggers: list[Trigger], ids: list[int]) -> Any:

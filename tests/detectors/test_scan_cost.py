@@ -219,3 +219,18 @@ def test_cached_findings_still_count_towards_the_limit() -> None:
     detector.analyze([segment], ["AU_TFN"])  # now cached
     findings = detector.analyze([segment, Segment("b", _records(30))], ["AU_TFN"])
     assert Counter(f.entity_type for f in findings) == {"AU_TFN": 50, LIMIT_ENTITY: 1}
+
+
+# --- one Hyperscan compile ----------------------------------------------------------------------
+
+
+def test_a_trigger_hyperscan_refuses_falls_back_alone() -> None:
+    from detectors.prefilter import Prefilter, Trigger
+
+    good = Trigger(r"[0-9]{3}", 3, 0, 0)
+    refused = Trigger(r"(?<=a)b", 1, 0, 0)  # Hyperscan has no look-behind (outside prefilter mode)
+    both = Prefilter([good, refused])
+    assert both.backend == "mixed"
+    data = b"x 123 abab 4567 ab"
+    assert both.scan(data).by_trigger == Prefilter([good, refused], use_hyperscan=False).scan(data).by_trigger
+    assert Prefilter([good]).backend == "hyperscan"
