@@ -28,6 +28,10 @@ class FindingBudget:
 
     limit: int = 0
     counts: Counter[str] = field(default_factory=Counter)
+    location: str = ""  # the segment being scanned (set by the caller)
+    # Types whose detection stopped early, and where: their count may include results
+    # found twice by overlapping windows, so stopping is recorded, not inferred.
+    stopped: dict[str, str] = field(default_factory=dict)
 
     def count(self, results: Iterable[RecognizerResult], min_score: float) -> None:
         """Count results that will be reported (those at or above ``min_score``)."""
@@ -39,8 +43,13 @@ class FindingBudget:
             self.counts.update(entity_types)
 
     def over(self) -> bool:
-        """Whether more than the limit of some type has been found."""
-        return bool(self.limit) and any(n > self.limit for n in self.counts.values())
+        """Whether more than the limit of some type has been found, or detection of one stopped."""
+        return bool(self.stopped) or (bool(self.limit) and any(n > self.limit for n in self.counts.values()))
+
+    def stop(self, entities: Iterable[str]) -> None:
+        """Record that detection of ``entities`` stopped in the current segment."""
+        for entity in entities:
+            self.stopped.setdefault(entity, self.location)
 
     def spent(self, entities: Iterable[str]) -> bool:
         """Whether more than the limit of every one of ``entities`` has been found."""
@@ -59,6 +68,8 @@ class FindingBudget:
                 kept.append(finding)
             else:
                 cut.setdefault(finding.entity_type, finding.location)
+        for entity, location in self.stopped.items():
+            cut.setdefault(entity, location)
         return kept + [self._limit_finding(entity, location) for entity, location in cut.items()]
 
     def _limit_finding(self, entity: str, location: str) -> Finding:

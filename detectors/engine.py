@@ -24,6 +24,7 @@ from presidio_analyzer.predefined_recognizers import SpacyRecognizer
 
 from detectors import context, prefilter, registry
 from detectors.budget import FindingBudget
+from detectors.chunked import ChunkedPrefilter, chunks
 from detectors.config import DetectorConfig
 from detectors.context import ContextScored
 from detectors.masking import mask
@@ -99,6 +100,7 @@ class Detector:
         ner_left = self.ner_budget
         budget = FindingBudget(self.max_per_type if self._fast_path is not None else 0)
         for segment in segments:
+            budget.location = segment.location
             found, used = self._segment(segment, entities, ner_left, budget)
             ner_left -= used
             findings += found
@@ -186,7 +188,7 @@ class FastPath:
     """
 
     analyzer: AnalyzerEngine
-    scanner: prefilter.Prefilter
+    scanner: ChunkedPrefilter
     groups: list[_Group]
     whole_text: list[EntityRecognizer]  # need the whole text, no NLP artifacts
     with_nlp: list[EntityRecognizer]  # no spec: the whole text with NLP artifacts (slow, correct)
@@ -226,7 +228,7 @@ class FastPath:
                 with_nlp.append(recognizer)
         path = cls(
             analyzer,
-            prefilter.Prefilter(triggers, use_hyperscan=use_hyperscan),
+            ChunkedPrefilter(triggers, [(g.first, g.count) for g in groups], use_hyperscan),
             groups,
             whole_text,
             with_nlp,
@@ -260,7 +262,6 @@ class FastPath:
         budget = budget if budget is not None else FindingBudget()
         wanted = list(entities) if entities else self.supported
         wanted_set = set(wanted)
-        hits = self.scanner.scan(prefilter.scan_bytes(text)) if self.groups else None
         ner_artifacts, ner_used = None, 0
         results: list[RecognizerResult] = []
         if self.ner and ner_budget > 0 and _wants(self.ner, wanted):
@@ -272,14 +273,24 @@ class FastPath:
                     results += self._run(recognizer, head, wanted, ner_artifacts, 0)
             if ner_used < len(text):
                 ner_artifacts = None  # NER did not see it all: no PERSON context beyond the head
-        for group in self._groups_hit(hits):
-            if wanted_set.isdisjoint(group.recognizer.supported_entities):
-                continue
-            ends = hits.ends(group.first, group.count) if hits is not None else []
-            if isinstance(group.spec, prefilter.Anchored):
-                results += self._anchored(group, text, ends, wanted, ner_artifacts)
-            else:
-                results += self._windowed(group, group.spec, text, ends, wanted, budget, min_score)
+        data = prefilter.scan_bytes(text) if self.groups else b""
+        anchored: dict[int, list[list[int]]] = {}  # ends of anchored groups, gathered over the chunks
+        for lo, hi in chunks(len(data)):
+            skip = self._idle_groups(wanted_set, budget) if lo else set()
+            hits = self.scanner.scan_chunk(data, lo, hi, skip)
+            for index in self._groups_hit(hits):
+                group = self.groups[index]
+                if index in skip or wanted_set.isdisjoint(group.recognizer.supported_entities):
+                    continue
+                ends = hits.ends(group.first, group.count)
+                if isinstance(group.spec, prefilter.Anchored):
+                    gathered = anchored.setdefault(index, [[] for _ in ends])
+                    for into, more in zip(gathered, ends, strict=True):
+                        into.extend(more)
+                else:
+                    results += self._windowed(group, group.spec, text, ends, wanted, budget, min_score)
+        for index, ends in sorted(anchored.items()):
+            results += self._anchored(self.groups[index], text, ends, wanted, ner_artifacts)
         for recognizer in self.whole_text:
             if _wants([recognizer], wanted):
                 results += self._whole(recognizer, text, wanted)
@@ -294,13 +305,29 @@ class FastPath:
             result.analysis_explanation = None  # type: ignore[assignment]  # as AnalyzerEngine returns them
         return sorted(results, key=lambda r: (r.start, r.entity_type)), ner_used
 
-    def _groups_hit(self, hits: prefilter.Hits | None) -> list[_Group]:
-        """Groups with a trigger match, or that run regardless, in registry order."""
-        if hits is None:
-            return []
+    def _groups_hit(self, hits: prefilter.Hits) -> list[int]:
+        """Indices of the groups with a trigger match, or that run regardless, in registry order."""
         indices = {self.group_of[trigger] for trigger in hits.by_trigger}
         indices.update(i for i, group in enumerate(self.groups) if group.always)
-        return [self.groups[i] for i in sorted(indices)]
+        return sorted(indices)
+
+    def _idle_groups(self, wanted: set[str], budget: FindingBudget) -> set[int]:
+        """Windowed groups with nothing left to do: past the findings limit, or not asked for.
+
+        Empty while every group is at work: then one database of all triggers scans fastest.
+        """
+        spent = {
+            i
+            for i, group in enumerate(self.groups)
+            if isinstance(group.spec, prefilter.Windowed)
+            and budget.spent(group.recognizer.supported_entities)
+        }
+        if not spent:
+            return set()
+        unwanted = {
+            i for i, group in enumerate(self.groups) if wanted.isdisjoint(group.recognizer.supported_entities)
+        }
+        return spent | unwanted
 
     def _windowed(
         self,
@@ -321,6 +348,7 @@ class FastPath:
         )
         for lo, hi in spans:
             if budget.spent(recognizer.supported_entities):
+                budget.stop(recognizer.supported_entities)
                 break
             window = text[lo:hi]
             if scorer is not None:

@@ -15,11 +15,13 @@ from collections import Counter
 import pytest
 
 from detectors.budget import LIMIT_ENTITY, FindingBudget
+from detectors.chunked import chunks
 from detectors.config import DetectorConfig
 from detectors.context import CONTEXT_CHARS, boost
 from detectors.engine import Detector, build_analyzer
 from detectors.generic import PhoneNumberRecognizer
 from detectors.phrases import _region_at, ignored_regions, load_phrases
+from detectors.result_cache import ResultCache
 from gateway.model import Finding, Redaction, Segment
 from gateway.redact import redact_message
 from tests.support import message
@@ -234,3 +236,44 @@ def test_a_trigger_hyperscan_refuses_falls_back_alone() -> None:
     data = b"x 123 abab 4567 ab"
     assert both.scan(data).by_trigger == Prefilter([good, refused], use_hyperscan=False).scan(data).by_trigger
     assert Prefilter([good]).backend == "hyperscan"
+
+
+# --- long text in chunks ----------------------------------------------------------------------
+
+
+def test_chunks_report_every_match_once(detectors: tuple[Detector, Detector]) -> None:
+    from detectors import prefilter
+
+    fast = detectors[0]._fast_path
+    assert fast is not None
+    scanner = fast.scanner
+    data = prefilter.scan_bytes(_numberish(random.Random(3)) * 40 + _records(200))
+    whole = scanner.scan(data).by_trigger
+    pieces: dict[int, list[int]] = {}
+    for lo, hi in chunks(len(data), size=997):
+        for trigger, ends in scanner.scan_chunk(data, lo, hi, set()).by_trigger.items():
+            pieces.setdefault(trigger, []).extend(ends)
+    assert pieces == whole
+    # Leaving groups out (once they are done) leaves out exactly their triggers.
+    skip = {0, 3}
+    left_out = {t for g in skip for t in range(scanner.ranges[g][0], sum(scanner.ranges[g]))}
+    kept: dict[int, list[int]] = {}
+    for lo, hi in chunks(len(data), size=997):
+        for trigger, ends in scanner.scan_chunk(data, lo, hi, skip).by_trigger.items():
+            kept.setdefault(trigger, []).extend(ends)
+    assert kept == {t: e for t, e in whole.items() if t not in left_out}
+
+
+def test_long_text_in_small_chunks_finds_the_same(
+    detectors: tuple[Detector, Detector], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fast = detectors[0]
+    text = "\n".join(_numberish(random.Random(seed)) for seed in range(30)) + "\n" + _records(100)
+    segments = [Segment("body", text)]
+    expected = [(f.entity_type, f.start, f.end, f.score) for f in fast.analyze(segments)]
+    monkeypatch.setattr("detectors.engine.chunks", lambda n: chunks(n, size=1500))
+    fresh = Detector(fast.analyzer, cache=ResultCache(0))
+    assert [(f.entity_type, f.start, f.end, f.score) for f in fresh.analyze(segments)] == expected
+    limited = Detector(fast.analyzer, cache=ResultCache(0), max_per_type=20)
+    counts = Counter(f.entity_type for f in limited.analyze(segments))
+    assert counts["AU_TFN"] == 20 and counts[LIMIT_ENTITY] >= 1
