@@ -13,7 +13,7 @@ import uvicorn
 from detectors.config import DetectorConfig
 from detectors.registry import NER_ENTITIES, all_entities
 from gateway.confirm.service import ConfirmService, run_expiry
-from gateway.history import SenderHistory
+from gateway.history import BatchedSenderHistory
 from gateway.metrics import Metrics, scanner_state
 from gateway.outbox import Outbox, OutboxWorker
 from gateway.pipeline import Pipeline
@@ -48,8 +48,12 @@ def resolve_policy_path(configured: str) -> Path:
     return shipped if shipped.exists() else path
 
 
-def next_hop(settings: Settings) -> NextHop:
-    return NextHop(settings.next_hop.url, settings.next_hop.timeout_s, settings.next_hop.helo)
+def next_hop(settings: Settings, pooled: bool = False) -> NextHop:
+    """The next hop; ``pooled`` (the running gateway) keeps idle connections for reuse.
+    One-off commands leave it off, so they never exit holding open connections."""
+    hop = settings.next_hop
+    pool_size = hop.pool_size if pooled else 0
+    return NextHop(hop.url, hop.timeout_s, hop.helo, pool_size=pool_size, idle_s=hop.idle_s)
 
 
 def detector_config(settings: Settings, policy: Policy) -> DetectorConfig:
@@ -80,10 +84,10 @@ class Gateway:
             settings.internal_domains,
             settings.scan.fail_mode,
             organisation,
-            SenderHistory(self.store),
+            BatchedSenderHistory(self.store),
             known,
         )
-        self.hop = next_hop(settings)
+        self.hop = next_hop(settings, pooled=True)
         self.outbox = Outbox(self.store, settings.outbox)
         self.courier = OutboxWorker(self.outbox, self.hop)
         self.confirm = ConfirmService(settings, self.store, self.outbox, self.courier.wake)
@@ -196,6 +200,8 @@ class Gateway:
         for task in self._background:
             task.cancel()  # a job cut off mid-delivery is re-queued when its lease runs out
         await asyncio.gather(*self._background, return_exceptions=True)
+        await self.handler.drain()  # history records queued after replies, before the store closes
+        await self.hop.aclose()
         self.pool.close()
         self.store.close()
 

@@ -85,15 +85,6 @@ class Pipeline:
         known = await asyncio.to_thread(self.history.known, envelope.sender, domains)
         return replace(self.organisation, seen_domains=lambda _sender, domain: domain in known)
 
-    async def remember(self, envelope: Envelope, delivered: list[str]) -> None:
-        """Record where this sender's mail was delivered (best effort: history only)."""
-        if self.history is None or not delivered:
-            return
-        try:
-            await asyncio.to_thread(self.history.record, envelope.sender, delivered)
-        except Exception as exc:  # a missed history row must never fail a delivered message
-            log.warning("could not record sender domain history: %s", type(exc).__name__)
-
     def reload_policy(self, path: Path) -> bool:
         """Load a new policy; on any error keep the running one and log why."""
         try:

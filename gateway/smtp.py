@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import re
 import ssl
 import time
 from collections.abc import Callable
@@ -22,6 +23,8 @@ from aiosmtpd.smtp import Envelope as SmtpEnvelope
 
 from gateway.act import carry_out
 from gateway.confirm.service import ConfirmService, own_notice_verdict
+from gateway.confirm.tokens import NOTICE_HEADER
+from gateway.history import HistoryRecorder
 from gateway.metrics import Metrics
 from gateway.model import Decision, Envelope, ScanResult
 from gateway.pipeline import Pipeline
@@ -34,6 +37,9 @@ log = logging.getLogger(__name__)
 BUSY = "451 4.3.2 Gateway busy, try again later"
 SCAN_FAILED = "451 4.3.0 Message could not be scanned, try again later"
 INTERNAL_ERROR = "451 4.3.0 Internal error, try again later"
+# The notice header's name at the start of a line: a byte search that rules out
+# parsing the headers of every message just to look for it.
+NOTICE_LINE = re.compile(rb"^%s[ \t]*:" % re.escape(NOTICE_HEADER.encode()), re.IGNORECASE | re.MULTILINE)
 
 
 class GatewaySMTP(SMTP):
@@ -94,6 +100,8 @@ class Handler:
         self.metrics: Metrics | None = None  # set by the Gateway that serves /metrics
         # Open next-hop transactions by session; closed on RSET, after DATA and on disconnect.
         self._hop: dict[int, Transaction | None] = {}
+        self._closing: set[asyncio.Task[None]] = set()  # transactions being closed, kept till done
+        self.history = HistoryRecorder(pipeline.history)
 
     def admit(self, peer: Any) -> str | None:
         """None if this client may use us, else the line to refuse it with."""
@@ -199,11 +207,11 @@ class Handler:
         done = time.perf_counter()
         stages = {"scan": scanned - started, "act": done - scanned}
         self.pipeline.log_outcome(env, scan, decision, outcome, done - started, stages)
-        await self.pipeline.remember(env, outcome.delivered)
+        await self.history.add(env.sender, outcome.delivered)
         return outcome.reply
 
     async def _evaluate(self, raw: bytes, env: Envelope) -> tuple[ScanResult, Decision]:
-        if self.confirm is not None and await self.confirm.is_own_notice(raw):
+        if self.confirm is not None and may_be_notice(raw) and await self.confirm.is_own_notice(raw):
             # One of our own notices coming back: pass it, never scan it into another notice.
             return own_notice_verdict(raw, env)
         return await self.pipeline.evaluate(raw, env)
@@ -212,7 +220,20 @@ class Handler:
         """Close any next-hop transaction this session left open."""
         transaction = self._hop.pop(id(session), None)
         if transaction is not None:
-            asyncio.get_running_loop().create_task(transaction.close())
+            task = asyncio.get_running_loop().create_task(transaction.close())
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+
+    async def drain(self) -> None:
+        """Finish what runs after replies: transactions being closed, history records."""
+        await asyncio.gather(*self._closing, return_exceptions=True)
+        await self.history.flush()
+
+
+def may_be_notice(raw: bytes) -> bool:
+    """Whether the header section could carry our notice header (else no need to parse it)."""
+    ends = [i for i in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if i >= 0]
+    return NOTICE_LINE.search(raw, 0, min(ends) + 2 if ends else len(raw)) is not None
 
 
 def _envelope(session: Session, envelope: SmtpEnvelope) -> Envelope:
